@@ -1,0 +1,324 @@
+"""The ``qwen-tray`` command line: ``main(argv) -> exit code``, one place that turns errors into one line.
+
+Exit codes: 0 done, 1 failed (one line on stderr says why), 2 usage error. Subcommands import what they
+need when they run, so ``qwen-tray token`` (the hot path scripts call) never loads httpx, PIL or pystray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from tray_app import __version__
+from tray_app.config import STORAGE_KINDS, Settings, load_settings
+from tray_app.errors import QwenTrayError, TokenFormatError
+from tray_app.paths import AppPaths
+from tray_app.store import CURRENT, FileStore, KeyringStore, TokenStore
+from tray_app.token import MAX_PASTE_CHARS
+
+if TYPE_CHECKING:
+    from tray_app.engine import Status, TokenService
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+KIND_WORDS = {
+    "invalid": "invalid",
+    "expired": "expired",
+    "blocked": "blocked",
+    "rate_limited": "rate limited",
+    "server": "server",
+    "network": "network",
+    "bad_response": "bad response",
+}
+
+REMEDY = {
+    "missing": "Paste a token: copy(localStorage.getItem('token')) in chat.qwen.ai's DevTools console, "
+    "then `qwen-tray set-token`.",
+    "invalid": "chat.qwen.ai rejected the token: paste a new one with `qwen-tray set-token`.",
+    "expired": "The token expired: paste a new one with `qwen-tray set-token`.",
+    "blocked": "The site's firewall stopped the last refresh: open chat.qwen.ai in a browser; retrying later.",
+}
+
+log = logging.getLogger("tray_app.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwen-tray",
+        description="Keeps a chat.qwen.ai web session token alive: tray icon, daemon and command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"qwen-tray {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more, and show tracebacks")
+    parser.add_argument(
+        "--storage",
+        choices=STORAGE_KINDS,
+        help='where the token lives: the OS "keyring" (default) or a plain 0600 "file" (opt-in)',
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    status = commands.add_parser("status", help="account, expiry, days left, state, last refresh and error")
+    status.add_argument("--json", action="store_true", help="print JSON (a stable contract for scripts)")
+
+    set_token = commands.add_parser("set-token", help="store a token pasted on stdin (never from the command line)")
+    set_token.add_argument("--from-clipboard", action="store_true", help="read the token from the clipboard")
+    set_token.add_argument("--no-verify", action="store_true", help="store without asking chat.qwen.ai first")
+
+    commands.add_parser("token", help="print the stored token and nothing else: export QWEN_TOKEN=$(qwen-tray token)")
+
+    refresh = commands.add_parser("refresh", help="refresh the token if it is due")
+    refresh.add_argument("--force", action="store_true", help="refresh even if it is not due")
+    refresh.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+    commands.add_parser("daemon", help="keep the token alive without a tray icon, until SIGINT/SIGTERM")
+    commands.add_parser("forget", help="delete the stored token (and the previous one) and the state")
+    return parser
+
+
+class App:
+    """What every command needs: paths, settings and the store, built once from the arguments."""
+
+    def __init__(self, args: argparse.Namespace, paths: AppPaths | None = None) -> None:
+        self.args = args
+        self.paths = paths or AppPaths.for_profile()
+        self.settings: Settings = load_settings(self.paths.config_file, os.environ)
+        storage = args.storage or self.settings.storage
+        self.store: TokenStore
+        if storage == "file":
+            self.store = FileStore(self.paths.token_file)
+            print(f"qwen-tray: the token is kept in {self.store.description}.", file=sys.stderr)
+        else:
+            self.store = KeyringStore(timeout=self.settings.keyring_timeout)
+
+    def service(self, *, wait: Callable[[float], bool] | None = None) -> TokenService:
+        from tray_app.engine import TokenService
+        from tray_app.state import StateFile
+
+        return TokenService(
+            settings=self.settings,
+            store=self.store,
+            state_file=StateFile(self.paths.state_file),
+            refresh_lock_path=self.paths.refresh_lock,
+            wait=wait,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print("qwen-tray: name a command (the tray comes in a later release).", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "token":
+            return cmd_token(App(args))
+        app = App(args)
+        from tray_app.logs import setup_logging
+
+        chatty = logging.INFO if args.command == "daemon" else logging.WARNING
+        setup_logging(app.paths.log_file, verbose=args.verbose, console_level=chatty)
+        handler = COMMANDS[args.command]
+        return handler(app)
+    except QwenTrayError as exc:
+        print(f"qwen-tray: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"qwen-tray: unexpected error: {exc!r} (run with --verbose for details)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def describe_error(exc: QwenTrayError) -> str:
+    """One line: the kind in words for refresh failures, then the message."""
+    words = KIND_WORDS.get(exc.kind)
+    line = f"{words}: {exc.message}" if words else exc.message
+    return " ".join(line.split())
+
+
+def cmd_token(app: App) -> int:
+    token = app.store.get(CURRENT)
+    if token is None:
+        print("qwen-tray: no token is stored; paste one with `qwen-tray set-token`.", file=sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.write(token + "\n")
+    return EXIT_OK
+
+
+def cmd_status(app: App) -> int:
+    status = app.service().status()
+    if app.args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        print(format_status(status, app.store.description))
+    return EXIT_OK if status.state.usable else EXIT_FAILED
+
+
+def format_status(status: Status, where: str) -> str:
+    from tray_app.token import format_utc
+
+    record = status.record
+    claims = status.claims
+    lines = [f"State:        {status.state.value}"]
+    if claims is not None:
+        who = " ".join(part for part in (record.name, f"<{record.email}>" if record.email else None) if part)
+        lines.append(f"Account:      {who or 'unknown'} (id {claims.user_id or 'unknown'})")
+        lines.append(f"Expires:      {format_utc(claims.expires_at)} ({format_left(claims.expires_at - status.now)})")
+    if record.last_refresh is not None:
+        lines.append(f"Last refresh: {format_utc(record.last_refresh)}")
+    if status.due_at is not None:
+        lines.append(f"Next refresh: {format_utc(max(status.due_at, status.now))}")
+    if record.last_error is not None:
+        error = record.last_error
+        lines.append(f"Last error:   {error.kind} at {format_utc(error.at)}: {error.message}")
+    lines.append(f"Stored in:    {where}")
+    remedy = REMEDY.get(status.state.value)
+    if remedy:
+        lines.append(remedy)
+    return "\n".join(lines)
+
+
+def format_left(seconds: float) -> str:
+    """``4 d 3 h left``, ``9 h 5 min left`` or ``expired 2 d ago``."""
+    if seconds <= 0:
+        return f"expired {format_duration(-seconds)} ago"
+    return f"{format_duration(seconds)} left"
+
+
+def format_duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
+def read_pasted_text(app: App) -> str:
+    """The pasted token text: from the clipboard, a hidden prompt on a terminal, or piped stdin."""
+    if app.args.from_clipboard:
+        from tray_app.clipboard import read_clipboard
+
+        return read_clipboard()
+    if sys.stdin is None:
+        raise TokenFormatError("Nothing to read: pipe the token on stdin or use --from-clipboard.")
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("Paste the token from chat.qwen.ai (input hidden), then Enter: ")
+    data = sys.stdin.buffer.read(MAX_PASTE_CHARS * 4 + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TokenFormatError("Refused: the pasted text is not UTF-8 text, so it holds no token.") from exc
+
+
+def cmd_set_token(app: App) -> int:
+    from tray_app.token import format_utc
+
+    text = read_pasted_text(app)
+    status = app.service().set_token(text, verify=not app.args.no_verify)
+    assert status.claims is not None  # noqa: S101 - set_token just stored it
+    record = status.record
+    who = " ".join(part for part in (record.name, f"<{record.email}>" if record.email else None) if part)
+    checked = "checked with chat.qwen.ai" if not app.args.no_verify else "not checked with the server"
+    print(f"Token stored ({checked}) for {who or 'account ' + str(status.claims.user_id)}.")
+    print(f"It expires {format_utc(status.claims.expires_at)} ({format_left(status.claims.expires_at - status.now)}).")
+    return EXIT_OK
+
+
+def cmd_refresh(app: App) -> int:
+    from tray_app.errors import RefreshError
+    from tray_app.token import format_utc
+
+    service = app.service()
+    try:
+        outcome = service.refresh(force=app.args.force)
+    except RefreshError as exc:
+        if app.args.json:
+            failed = service.status().to_json()
+            failed.update(refreshed=False, error={"kind": exc.kind, "message": exc.message})
+            print(json.dumps(failed, indent=2))
+        raise
+    status = outcome.status
+    if app.args.json:
+        print(json.dumps({"refreshed": outcome.refreshed, **status.to_json()}, indent=2))
+    elif outcome.refreshed and status.claims is not None:
+        left = format_left(status.claims.expires_at - status.now)
+        print(f"Refreshed: the token now expires {format_utc(status.claims.expires_at)} ({left}).")
+    elif status.claims is not None and status.due_at is not None:
+        print(
+            f"Not due: the token is good until {format_utc(status.claims.expires_at)}; "
+            f"a refresh is due from {format_utc(status.due_at)}. Use --force to refresh now."
+        )
+    return EXIT_OK
+
+
+def cmd_daemon(app: App) -> int:
+    import signal
+    import threading
+
+    from tray_app.locks import hold_instance_lock
+    from tray_app.refresher import Refresher
+
+    lock = hold_instance_lock(app.paths.instance_lock)
+    stop = threading.Event()
+    service = app.service(wait=stop.wait)
+    refresher = Refresher(service, stop_event=stop)
+
+    def on_event(event: object) -> None:
+        from tray_app.engine import EngineEvent
+
+        if isinstance(event, EngineEvent) and event.kind == "state_changed":
+            log.info("Token state: %s.", event.status.state.value)
+
+    service.subscribe(on_event)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("Stopping on %s.", signal.Signals(signum).name)
+        refresher.stop(timeout=0)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    log.info(
+        "qwen-tray %s daemon started (pid %d); the token is in %s.", __version__, os.getpid(), app.store.description
+    )
+    refresher.start()
+    try:
+        while not stop.wait(3600):
+            pass
+    finally:
+        refresher.stop()
+        lock.release()
+        log.info("qwen-tray daemon stopped.")
+    return EXIT_OK
+
+
+def cmd_forget(app: App) -> int:
+    app.service().forget()
+    print("Forgot the stored token, the previous one, and the state.")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "status": cmd_status,
+    "set-token": cmd_set_token,
+    "refresh": cmd_refresh,
+    "daemon": cmd_daemon,
+    "forget": cmd_forget,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""The one call qwen-tray makes: ``GET {base}/api/v1/auths/``, which answers the account and a new token.
+
+:func:`interpret_response` and :func:`check_new_token` are pure (status, headers, bytes in; a Session
+or one of our errors out); :class:`QwenClient` is the thin httpx edge around them. Redirects are never
+followed, so the Authorization header never leaves the origin we were given.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from tray_app import __version__
+from tray_app.errors import (
+    BadResponseError,
+    BlockedError,
+    InvalidTokenError,
+    NetworkError,
+    RateLimitedError,
+    ServerError,
+    TokenFormatError,
+)
+from tray_app.token import TokenClaims, decode_token, format_utc, redact
+
+AUTHS_PATH = "/api/v1/auths/"  # the trailing slash matters: the site answers 401 without it
+#: A real answer is about 1 KB; read at most this much.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+#: One attempt may take at most this long in all, however the server trickles its answer.
+ATTEMPT_DEADLINE = 8.0
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 "
+    f"qwen-tray/{__version__}"
+)
+_FIREWALL_MARKERS = ("captcha", "punish", "rgv587", "fail_sys_user_validate", "x5secdata", "waf")
+_AUTH_MARKERS = ("unauthorized", "login", "log in", "token", "expired", "forbidden", "auth")
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a successful call answered: the account and a token (``repr`` hides the token)."""
+
+    user_id: str | None
+    email: str | None
+    name: str | None
+    token: str
+    expires_at: int | None
+
+    def __repr__(self) -> str:
+        return f"Session(user_id={self.user_id!r}, email={self.email!r}, expires_at={self.expires_at})"
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def interpret_response(status: int, headers: Mapping[str, str], body: bytes, *, now: float) -> Session:
+    """Turn one HTTP answer into a Session, or raise the error kind that says what went wrong."""
+    if 300 <= status < 400:
+        target = urlsplit(headers.get("location", "")).netloc or "somewhere else"
+        raise BadResponseError(
+            f"chat.qwen.ai answered with a redirect (HTTP {status}) to {target}; it was not followed. "
+            "If this persists, open chat.qwen.ai in a browser."
+        )
+    if status in (401, 403):
+        raise InvalidTokenError(
+            f"chat.qwen.ai rejected the token (HTTP {status}): it expired or was revoked. "
+            "Copy a new token from the browser."
+        )
+    if status == 429:
+        retry_after = parse_retry_after(headers.get("retry-after"), now=now)
+        wait = f" for {retry_after:.0f} s" if retry_after is not None else ""
+        raise RateLimitedError(
+            f"chat.qwen.ai is rate limiting us (HTTP 429); waiting{wait} before retrying.", retry_after
+        )
+    if status >= 500:
+        raise ServerError(f"chat.qwen.ai had a server error (HTTP {status}); will retry later.")
+    if not 200 <= status < 300:
+        raise BadResponseError(f"chat.qwen.ai answered HTTP {status}; is base_url right?")
+    text = body.decode("utf-8", errors="replace")
+    if "html" in headers.get("content-type", "").lower() or text.lstrip()[:1] == "<":
+        raise BlockedError(_blocked_message("a web page instead of the API"))
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BadResponseError("chat.qwen.ai answered something that is not JSON.") from exc
+    if not isinstance(data, dict):
+        raise BadResponseError("chat.qwen.ai answered JSON that is not an object.")
+    return _session_from_json(data)
+
+
+def _blocked_message(what: str) -> str:
+    return (
+        f"chat.qwen.ai's firewall answered with {what} (a captcha or block). The token is still good: "
+        "open chat.qwen.ai in a browser, then retry."
+    )
+
+
+def _session_from_json(data: dict[str, Any]) -> Session:
+    flat = json.dumps(data, ensure_ascii=False).lower()
+    if "ret" in data and any(marker in flat for marker in _FIREWALL_MARKERS):
+        raise BlockedError(_blocked_message("a captcha request"))
+    if data.get("success") is False:
+        detail = data["data"] if isinstance(data.get("data"), dict) else {}
+        reason = redact(" ".join(str(detail.get(key, "")) for key in ("code", "details")).strip())
+        reason = reason or redact(str(data.get("message", ""))) or "no reason given"
+        if any(marker in reason.lower() for marker in _AUTH_MARKERS):
+            raise InvalidTokenError(f"chat.qwen.ai rejected the token ({reason}). Copy a new token from the browser.")
+        raise ServerError(f"chat.qwen.ai refused the request ({reason}); will retry later.")
+    if data.get("success") is True and isinstance(data.get("data"), dict):
+        data = data["data"]
+    token = data.get("token")
+    if not isinstance(token, str) or not token:
+        raise BadResponseError("chat.qwen.ai answered without a token.")
+    expires_at = data.get("expires_at")
+    return Session(
+        user_id=_text(data.get("id")),
+        email=_text(data.get("email")),
+        name=_text(data.get("name")),
+        token=token,
+        expires_at=int(expires_at)
+        if isinstance(expires_at, (int, float)) and not isinstance(expires_at, bool)
+        else None,
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def check_new_token(session: Session, presented: TokenClaims, *, now: float) -> TokenClaims:
+    """Accept the answered token only if it is a live JWT for the same account, lasting at least as long."""
+    try:
+        claims = decode_token(session.token)
+    except TokenFormatError as exc:
+        raise BadResponseError("chat.qwen.ai answered a token that is not a JWT; the old token was kept.") from exc
+    if claims.expires_at <= now:
+        raise BadResponseError(
+            f"chat.qwen.ai answered a token that expired on {format_utc(claims.expires_at)}; the old one was kept."
+        )
+    account_ids = {claims.user_id, session.user_id} - {None}
+    if presented.user_id is not None and account_ids - {presented.user_id}:
+        raise BadResponseError("chat.qwen.ai answered a token for another account; the old token was kept.")
+    if claims.expires_at < presented.expires_at:
+        raise BadResponseError(
+            "chat.qwen.ai answered a token that expires sooner than the current one; the old token was kept."
+        )
+    return claims
+
+
+class QwenClient:
+    """Calls ``GET {base_url}/api/v1/auths/``. Pass ``http`` to share or fake the transport."""
+
+    def __init__(self, base_url: str, *, http: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = http or httpx.Client(
+            follow_redirects=False,
+            timeout=httpx.Timeout(ATTEMPT_DEADLINE, connect=5.0),
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> QwenClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def fetch_session(self, token: str, *, now: float) -> Session:
+        """One attempt: the account and a fresh token for ``token``; our errors for every failure."""
+        url = self.base_url + AUTHS_PATH
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        host = urlsplit(url).netloc
+        try:
+            with self._http.stream("GET", url, headers=headers) as response:
+                body = _read_capped(response)
+                status, response_headers = response.status_code, response.headers
+        except httpx.TimeoutException as exc:
+            raise NetworkError(f"chat.qwen.ai did not answer in time ({host}); will retry.") from exc
+        except httpx.TransportError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise NetworkError(f"Cannot reach {host}: {redact(reason)}. Check the connection; will retry.") from exc
+        return interpret_response(status, response_headers, body, now=now)
+
+
+def _read_capped(response: httpx.Response) -> bytes:
+    """Read at most MAX_BODY_BYTES, within ATTEMPT_DEADLINE in all."""
+    deadline = time.monotonic() + ATTEMPT_DEADLINE
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadResponseError(f"chat.qwen.ai's answer is over {MAX_BODY_BYTES // 1024 // 1024} MB; not read.")
+        if time.monotonic() > deadline:
+            raise NetworkError(f"chat.qwen.ai's answer took over {ATTEMPT_DEADLINE:g} s to arrive; will retry.")
+        chunks.append(chunk)
+    return b"".join(chunks)

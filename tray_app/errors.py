@@ -1,0 +1,143 @@
+"""Every error qwen-tray raises on purpose, each with a message a person can act on.
+
+    QwenTrayError                 base: ``kind`` names it, ``str(err)`` is one line for a person
+    ├── TokenFormatError          pasted text holds no usable token            kind "input"
+    ├── ConfigError               config.toml or a setting is wrong            kind "config"
+    ├── StorageError              keyring / file store trouble                 kind "storage"
+    ├── AlreadyRunningError       another daemon/tray, or refresh, holds a lock kind "locked"
+    ├── NoTokenError              nothing is stored yet                        kind "missing"
+    ├── ClipboardError            no clipboard mechanism, or it failed         kind "clipboard"
+    └── RefreshError              chat.qwen.ai did not give us a new token
+        ├── InvalidTokenError     401/403: only a new token from the browser   kind "invalid"
+        │   └── ExpiredTokenError its exp has passed; same remedy              kind "expired"
+        ├── BlockedError          firewall / captcha page; token still good    kind "blocked"
+        ├── RateLimitedError      429; ``retry_after`` seconds if the server said  kind "rate_limited"
+        ├── ServerError           5xx, gateway pages                           kind "server"
+        ├── NetworkError          refused, DNS, TLS, timeout                   kind "network"
+        └── BadResponseError      answer without a usable, matching token      kind "bad_response"
+
+Lower-level errors (httpx, keyring, OSError) are translated at the edge with ``raise … from exc``.
+"""
+
+from __future__ import annotations
+
+
+class QwenTrayError(Exception):
+    """Base of everything qwen-tray raises on purpose."""
+
+    kind = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TokenFormatError(QwenTrayError):
+    """The pasted text does not hold a usable chat.qwen.ai token."""
+
+    kind = "input"
+
+
+class ConfigError(QwenTrayError):
+    """A setting (config file, environment variable or flag) is wrong."""
+
+    kind = "config"
+
+
+class StorageError(QwenTrayError):
+    """The token could not be read from or written to its store."""
+
+    kind = "storage"
+
+
+class AlreadyRunningError(QwenTrayError):
+    """Another qwen-tray daemon or tray is already keeping the token alive."""
+
+    kind = "locked"
+
+
+class NoTokenError(QwenTrayError):
+    """No token is stored yet."""
+
+    kind = "missing"
+
+    def __init__(self, message: str = "No token is stored yet: paste one with `qwen-tray set-token`.") -> None:
+        super().__init__(message)
+
+
+class ClipboardError(QwenTrayError):
+    """The clipboard cannot be read or written (on Linux: no xclip, xsel or wl-clipboard)."""
+
+    kind = "clipboard"
+
+
+class RefreshError(QwenTrayError):
+    """chat.qwen.ai did not give us a new token; subclasses say why."""
+
+    kind = "refresh"
+    #: Worth retrying automatically (with backoff): the token itself may still be good.
+    transient = True
+
+
+class InvalidTokenError(RefreshError):
+    """The server rejected the token (401/403): only a new token from the browser helps."""
+
+    kind = "invalid"
+    transient = False
+
+
+class ExpiredTokenError(InvalidTokenError):
+    """The stored token's own expiry has passed: no refresh can revive it."""
+
+    kind = "expired"
+
+
+class BlockedError(RefreshError):
+    """The site's firewall or captcha answered instead of the API; the token is still good."""
+
+    kind = "blocked"
+
+
+class RateLimitedError(RefreshError):
+    """The server said 429 Too Many Requests."""
+
+    kind = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServerError(RefreshError):
+    """The server failed (5xx or a gateway page)."""
+
+    kind = "server"
+
+
+class NetworkError(RefreshError):
+    """chat.qwen.ai could not be reached: refused, DNS, TLS or a timeout."""
+
+    kind = "network"
+
+
+class BadResponseError(RefreshError):
+    """The server answered, but not with a usable token for this account."""
+
+    kind = "bad_response"
+
+
+#: Every refresh failure kind, for status output and documentation.
+REFRESH_ERROR_KINDS = tuple(
+    cls.kind
+    for cls in (
+        InvalidTokenError,
+        BlockedError,
+        RateLimitedError,
+        ServerError,
+        NetworkError,
+        BadResponseError,
+    )
+)

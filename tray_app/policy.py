@@ -1,0 +1,129 @@
+"""When to refresh, how long to back off, what state the token is in: plain functions of plain values.
+
+Nothing here reads a clock, sleeps, or touches the network; the refresher and the CLI pass ``now`` in.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from tray_app.state import State
+from tray_app.token import TokenClaims
+
+DAY = 86400.0
+
+#: The refresher looks at the wall clock at least this often, so a laptop waking from a week of sleep
+#: notices at once. A look costs no network call unless a refresh is due.
+CHECK_INTERVAL = 60.0
+
+
+class TokenState(str, enum.Enum):
+    """The token's state, listed in order of precedence."""
+
+    MISSING = "missing"  # none stored
+    INVALID = "invalid"  # the server said 401/403 for it
+    EXPIRED = "expired"  # its exp has passed
+    BLOCKED = "blocked"  # the last refresh was stopped by the site's firewall/captcha
+    EXPIRING = "expiring"  # fewer than refresh_before_days left
+    OK = "ok"
+
+    @property
+    def usable(self) -> bool:
+        """The token still works for other tools (status exits 0)."""
+        return self in (TokenState.OK, TokenState.EXPIRING, TokenState.BLOCKED)
+
+
+def token_state(claims: TokenClaims | None, state: State, *, now: float, refresh_before_days: float) -> TokenState:
+    if claims is None:
+        return TokenState.MISSING
+    if state.rejected_exp == claims.expires_at:
+        return TokenState.INVALID
+    if claims.expires_at <= now:
+        return TokenState.EXPIRED
+    if state.last_error is not None and state.last_error.kind == "blocked":
+        return TokenState.BLOCKED
+    if claims.expires_at - now < refresh_before_days * DAY:
+        return TokenState.EXPIRING
+    return TokenState.OK
+
+
+def refresh_due_at(claims: TokenClaims | None, state: State, *, now: float, refresh_before_days: float) -> float | None:
+    """When the next automatic refresh should run; None when only a new token from the browser helps."""
+    kind = token_state(claims, state, now=now, refresh_before_days=refresh_before_days)
+    if claims is None or kind in (TokenState.MISSING, TokenState.INVALID, TokenState.EXPIRED):
+        return None
+    due = claims.expires_at - refresh_before_days * DAY
+    if state.retry_at is not None:
+        due = max(due, state.retry_at)
+    return due
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the refresher should do now: refresh, or look again in ``wait`` seconds."""
+
+    refresh: bool
+    wait: float
+
+
+def decide(claims: TokenClaims | None, state: State, *, now: float, refresh_before_days: float) -> Decision:
+    due = refresh_due_at(claims, state, now=now, refresh_before_days=refresh_before_days)
+    if due is not None and due <= now:
+        return Decision(refresh=True, wait=0.0)
+    until_due = CHECK_INTERVAL if due is None else due - now
+    return Decision(refresh=False, wait=min(CHECK_INTERVAL, until_due))
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff for one kind of failure: ``base * 2**(n-1)`` capped, with jitter."""
+
+    base: float
+    cap: float
+
+
+#: Network, server and odd answers clear up in minutes; rate limits take longer; a firewall block may
+#: need a person to open the site in a browser, so retrying it every few seconds only makes it worse.
+BACKOFF = {
+    "network": Backoff(base=60, cap=3600),
+    "server": Backoff(base=60, cap=3600),
+    "bad_response": Backoff(base=300, cap=6 * 3600),
+    "rate_limited": Backoff(base=300, cap=2 * 3600),
+    "blocked": Backoff(base=2 * 3600, cap=12 * 3600),
+}
+
+#: A Retry-After beyond this is treated as this (a broken header must not silence us for a month).
+MAX_RETRY_AFTER = DAY
+
+
+def backoff_seconds(kind: str, failures: int, *, retry_after: float | None = None, jitter: float = 0.5) -> float:
+    """Seconds to wait after the ``failures``-th consecutive failure of ``kind``.
+
+    ``jitter`` in [0, 1) spreads retries of many machines apart: the delay is between half and all of
+    the exponential step. A rate limit waits at least the server's Retry-After.
+    """
+    rule = BACKOFF.get(kind, BACKOFF["server"])
+    step = min(rule.cap, rule.base * 2.0 ** max(0, failures - 1))
+    delay = step * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+#: Pauses between the attempts of one command-line refresh (three attempts within about ten seconds).
+QUICK_RETRY_PAUSES = (1.0, 3.0)
+#: A quick retry waits for a Retry-After up to this; a longer one ends the attempt.
+QUICK_RETRY_AFTER_LIMIT = 6.0
+
+
+def quick_retry_pause(kind: str, attempt: int, retry_after: float | None) -> float | None:
+    """Pause before attempt ``attempt + 1`` of one refresh, or None to stop trying now."""
+    if attempt > len(QUICK_RETRY_PAUSES) or kind not in ("network", "server", "rate_limited"):
+        return None
+    pause = QUICK_RETRY_PAUSES[attempt - 1]
+    if retry_after is not None:
+        if retry_after > QUICK_RETRY_AFTER_LIMIT:
+            return None
+        pause = max(pause, retry_after)
+    return pause

@@ -1,0 +1,108 @@
+"""The refresher thread: looks at the clock at least once a minute, refreshes when the policy says so.
+
+It only asks (policy), waits (an Event, never ``time.sleep``) and acts (the engine). ``step()`` is one
+look, so tests drive it on a fake clock without a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+
+from tray_app.engine import EngineEvent, Status, TokenService
+from tray_app.errors import QwenTrayError, RefreshError
+from tray_app.policy import CHECK_INTERVAL, Decision, TokenState, decide
+
+log = logging.getLogger(__name__)
+
+
+class Refresher:
+    """Keeps the token alive on its own thread until :meth:`stop`."""
+
+    def __init__(self, service: TokenService, *, stop_event: threading.Event | None = None) -> None:
+        self.service = service
+        #: Set to stop; the engine's quick retries wait on it too, so stop() interrupts them.
+        self.stop_event = stop_event or threading.Event()
+        self._wake = threading.Event()
+        self._manual = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seen_mtime: int | None = None
+        self._status: Status | None = None
+        self._shown_state: TokenState | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="qwen-refresher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to stop; returns as soon as it has (at once unless a request is on the wire)."""
+        self.stop_event.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def refresh_now(self) -> None:
+        """Ask for a refresh on the refresher thread (the tray's "Refresh now"); returns at once."""
+        self._manual.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            seconds = self.step()
+            self._wake.wait(seconds)
+            self._wake.clear()
+
+    def step(self) -> float:
+        """One look: reload what changed, refresh if due, publish a state change. Returns seconds to wait."""
+        try:
+            return self._step()
+        except QwenTrayError as exc:
+            log.warning("%s", exc)
+        except Exception:
+            log.exception("Unexpected error in the refresher; it carries on.")
+        return CHECK_INTERVAL
+
+    def _step(self) -> float:
+        manual = self._manual.is_set()
+        self._manual.clear()
+        status = self._current_status()
+        decision = self._decide(status)
+        if manual or decision.refresh:
+            self._status = None  # the engine writes state; read it afresh after
+            try:
+                self.service.refresh(force=manual, honour_backoff=not manual)
+            except RefreshError as exc:
+                # Recorded in the state (with its backoff), logged and published by the engine.
+                log.debug("Refresh failed: %s", exc.kind)
+            status = self._current_status()
+            decision = self._decide(status)
+            if decision.refresh:  # still due right after an attempt: never spin
+                decision = replace(decision, wait=CHECK_INTERVAL)
+        self._note_state(status)
+        return decision.wait
+
+    def _decide(self, status: Status) -> Decision:
+        return decide(
+            status.claims,
+            status.record,
+            now=status.now,
+            refresh_before_days=self.service.settings.refresh_before_days,
+        )
+
+    def _current_status(self) -> Status:
+        """The engine's status, re-reading the keyring only when the state file changed (another
+        process set or refreshed the token); otherwise only the clock moves."""
+        mtime = self.service.state_file.mtime_ns()
+        if self._status is None or mtime != self._seen_mtime:
+            self._seen_mtime = mtime
+            self._status = self.service.status()
+            return self._status
+        return self.service.evaluate(self._status.claims, self._status.record, self.service.clock())
+
+    def _note_state(self, status: Status) -> None:
+        if status.state is not self._shown_state:
+            previous, self._shown_state = self._shown_state, status.state
+            if previous is not None:
+                log.info("Token state: %s -> %s.", previous.value, status.state.value)
+            self.service.publish(EngineEvent("state_changed", status))

@@ -1,0 +1,175 @@
+"""Where the token lives: the OS keyring (default) or, opt-in only, a 0600 file.
+
+A store holds two slots, the current token and the one before it, so a bad replacement can never
+strand the user. Every keyring call is bounded by a timeout: a locked keyring waiting on a prompt no one
+will answer must not hang a refresh or the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from tray_app.errors import StorageError
+from tray_app.state import write_atomically
+
+CURRENT = "token"
+PREVIOUS = "previous_token"
+SLOTS = (CURRENT, PREVIOUS)
+
+KEYRING_SERVICE = "qwen-tray"
+
+_T = TypeVar("_T")
+
+NO_KEYRING_HELP = (
+    "install and start a keyring (gnome-keyring or KWallet on Linux), or opt in to the plain file store "
+    'with storage = "file" in config.toml or --storage file'
+)
+
+
+class TokenStore(Protocol):
+    """The narrow interface every store offers."""
+
+    #: Where the token is, for messages ("the system keyring (SecretService)", "the file …").
+    description: str
+
+    def get(self, slot: str = CURRENT) -> str | None: ...
+
+    def set(self, token: str, slot: str = CURRENT) -> None: ...
+
+    def delete(self, slot: str = CURRENT) -> None: ...
+
+
+def replace_token(store: TokenStore, token: str) -> None:
+    """Make ``token`` current, keeping the old one as previous; verify by reading it back.
+
+    At every step a usable token is stored: the old one is copied to the previous slot before the
+    current slot is touched, and restored if the new one does not read back.
+    """
+    old = store.get(CURRENT)
+    if old == token:
+        return
+    if old is not None:
+        store.set(old, PREVIOUS)
+    store.set(token, CURRENT)
+    if store.get(CURRENT) != token:
+        if old is not None:
+            store.set(old, CURRENT)
+        raise StorageError(f"The token did not read back from {store.description}; the old one was kept.")
+
+
+def forget_all(store: TokenStore) -> None:
+    for slot in SLOTS:
+        store.delete(slot)
+
+
+class KeyringStore:
+    """The OS keyring through ``keyring``, honouring its own backend choice (PYTHON_KEYRING_BACKEND...)."""
+
+    def __init__(self, service: str = KEYRING_SERVICE, timeout: float = 10.0) -> None:
+        import keyring
+
+        self.service = service
+        self.timeout = timeout
+        self._backend = keyring.get_keyring()
+        name = type(self._backend).__module__.removeprefix("keyring.backends.")
+        self.description = f"the system keyring ({name})"
+
+    def get(self, slot: str = CURRENT) -> str | None:
+        return self._bounded(lambda: self._backend.get_password(self.service, slot), "read")
+
+    def set(self, token: str, slot: str = CURRENT) -> None:
+        self._bounded(lambda: self._backend.set_password(self.service, slot, token), "write")
+
+    def delete(self, slot: str = CURRENT) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        def delete_if_present() -> None:
+            if self._backend.get_password(self.service, slot) is None:
+                return
+            try:
+                self._backend.delete_password(self.service, slot)
+            except PasswordDeleteError:
+                if self._backend.get_password(self.service, slot) is not None:
+                    raise
+
+        self._bounded(delete_if_present, "delete")
+
+    def _bounded(self, call: Callable[[], _T], action: str) -> _T:
+        """Run one keyring call on a helper thread; give up after ``timeout`` seconds."""
+        outcome: list[_T] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(call())
+            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread below, not dropped
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name=f"keyring-{action}", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            raise StorageError(
+                f"The keyring did not answer within {self.timeout:g} s (to {action} the token); it may be "
+                "locked and waiting for a password prompt. Unlock it and try again."
+            )
+        if failure:
+            raise _translate_keyring_error(failure[0], action) from failure[0]
+        return outcome[0]
+
+
+def _translate_keyring_error(exc: BaseException, action: str) -> StorageError:
+    from keyring.errors import InitError, KeyringLocked, NoKeyringError
+
+    if isinstance(exc, (NoKeyringError, InitError)):
+        return StorageError(f"No system keyring is available: {NO_KEYRING_HELP}.")
+    if isinstance(exc, KeyringLocked):
+        return StorageError("The keyring is locked: unlock it (log in to the desktop session) and try again.")
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StorageError(f"The keyring failed to {action} the token ({detail}): {NO_KEYRING_HELP}.")
+
+
+class FileStore:
+    """Opt-in plain-file store: JSON in a 0600 file. Every command that uses it says where it is."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"the file {path} (plain text, readable only by you)"
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"Cannot read the token file {self.path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise StorageError(f"The token file {self.path} is damaged; run `qwen-tray forget` and set it again.")
+        return {slot: value for slot, value in data.items() if slot in SLOTS and isinstance(value, str)}
+
+    def _save(self, data: dict[str, str]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if data:
+                write_atomically(self.path, json.dumps(data) + "\n")
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"Cannot write the token file {self.path}: {exc.strerror or exc}") from exc
+
+    def get(self, slot: str = CURRENT) -> str | None:
+        return self._load().get(slot)
+
+    def set(self, token: str, slot: str = CURRENT) -> None:
+        data = self._load()
+        data[slot] = token
+        self._save(data)
+
+    def delete(self, slot: str = CURRENT) -> None:
+        data = self._load()
+        if data.pop(slot, None) is not None:
+            self._save(data)
