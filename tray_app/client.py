@@ -96,7 +96,7 @@ def interpret_response(status: int, headers: Mapping[str, str], body: bytes, *, 
     if not 200 <= status < 300:
         raise BadResponseError(f"chat.qwen.ai answered HTTP {status}; is base_url right?")
     text = body.decode("utf-8", errors="replace")
-    if "html" in headers.get("content-type", "").lower() or text.lstrip()[:1] == "<":
+    if "html" in headers.get("content-type", "").lower() or _looks_like_html(text):
         raise BlockedError(_blocked_message("a web page instead of the API"))
     try:
         data = json.loads(text)
@@ -105,6 +105,12 @@ def interpret_response(status: int, headers: Mapping[str, str], body: bytes, *, 
     if not isinstance(data, dict):
         raise BadResponseError("chat.qwen.ai answered JSON that is not an object.")
     return _session_from_json(data)
+
+
+def _looks_like_html(text: str) -> bool:
+    """A web page served with a JSON content type (firewalls do that)."""
+    head = text.lstrip()[:1024].lower()
+    return head.startswith("<") and ("<html" in head or "<!doctype" in head)
 
 
 def _blocked_message(what: str) -> str:

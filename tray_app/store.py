@@ -125,11 +125,16 @@ class KeyringStore:
 def _translate_keyring_error(exc: BaseException, action: str) -> StorageError:
     from keyring.errors import InitError, KeyringLocked, NoKeyringError
 
-    if isinstance(exc, (NoKeyringError, InitError)):
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, NoKeyringError):
         return StorageError(f"No system keyring is available: {NO_KEYRING_HELP}.")
     if isinstance(exc, KeyringLocked):
         return StorageError("The keyring is locked: unlock it (log in to the desktop session) and try again.")
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, InitError):
+        return StorageError(
+            f"The keyring could not be opened ({detail}); unlock it or create a default keyring, or opt in to "
+            'the plain file store with storage = "file" in config.toml or --storage file.'
+        )
     return StorageError(f"The keyring failed to {action} the token ({detail}): {NO_KEYRING_HELP}.")
 
 

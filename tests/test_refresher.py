@@ -1,0 +1,163 @@
+"""The refresher loop on a fake clock (no sleeping), and its real thread starting and stopping."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.helpers import FakeClock
+from tray_app.config import Settings
+from tray_app.engine import EngineEvent, TokenService
+from tray_app.paths import AppPaths
+from tray_app.policy import CHECK_INTERVAL, DAY, TokenState
+from tray_app.refresher import Refresher
+from tray_app.simulator import Account, QwenSimulator
+from tray_app.state import StateFile
+from tray_app.store import KeyringStore
+
+
+def make_service(server: QwenSimulator, clock: FakeClock, paths: AppPaths) -> TokenService:
+    return TokenService(
+        settings=Settings(base_url=server.base_url),
+        store=KeyringStore(),
+        state_file=StateFile(paths.state_file),
+        refresh_lock_path=paths.refresh_lock,
+        clock=clock,
+        wait=clock.wait,
+        jitter=lambda: 0.5,
+    )
+
+
+@pytest.fixture
+def account(server: QwenSimulator) -> Account:
+    return server.add_account()
+
+
+@pytest.fixture
+def service(server: QwenSimulator, clock: FakeClock, app_paths: AppPaths) -> TokenService:
+    return make_service(server, clock, app_paths)
+
+
+def run_for(refresher: Refresher, clock: FakeClock, seconds: float) -> list[float]:
+    """Drive the loop as its thread would, jumping the clock over each wait."""
+    waits = []
+    end = clock.now + seconds
+    while clock.now < end:
+        wait = refresher.step()
+        assert wait > 0 or refresher.service.status().due_at is not None, "the loop must never spin"
+        waits.append(wait)
+        clock.advance(max(wait, 0.001))
+    return waits
+
+
+def test_a_fresh_token_is_only_looked_at_once_a_minute(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock
+) -> None:
+    service.set_token(server.issue_token(account), verify=False)  # 7 days
+    waits = run_for(Refresher(service), clock, 3600)
+    assert server.requests == []
+    assert max(waits) <= CHECK_INTERVAL
+    assert len(waits) >= 60
+
+
+def test_the_token_is_refreshed_once_when_due_and_kept_alive_for_weeks(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock
+) -> None:
+    service.set_token(server.issue_token(account), verify=False)
+    refresher = Refresher(service)
+    run_for(refresher, clock, 4 * DAY + 120)
+    assert len(server.requests) == 1
+    assert server.requests[0].time == pytest.approx(clock.now - 120, abs=CHECK_INTERVAL + 1)  # at 4 days
+    run_for(refresher, clock, 30 * DAY)
+    assert len(server.requests) == 8  # about every 4 days for a month
+    status = service.status()
+    assert status.state is TokenState.OK
+    assert status.days_left is not None
+    assert status.days_left > 3
+
+
+def test_waking_from_a_long_sleep_refreshes_at_the_first_look(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock
+) -> None:
+    service.set_token(server.issue_token(account), verify=False)
+    refresher = Refresher(service)
+    refresher.step()
+    clock.advance(6 * DAY)  # the laptop slept; no wait ran
+    refresher.step()
+    assert len(server.requests) == 1
+    assert service.status().state is TokenState.OK
+
+
+def test_failures_back_off_instead_of_hammering(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock
+) -> None:
+    service.set_token(server.issue_token(account, expires_at=int(clock.now + 2 * DAY)), verify=False)
+    server.queue(*["server_error"] * 9)
+    refresher = Refresher(service)
+    run_for(refresher, clock, 300)
+    # Three rounds of three quick attempts (1 s, then 3 s apart), with backoff between the rounds
+    # (45 s, then 90 s: half-jittered 60 s and 120 s steps).
+    assert len(server.requests) == 9
+    starts = [request.time for request in server.requests[::3]]
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+    assert gaps == pytest.approx([4 + 45, 4 + 90], abs=CHECK_INTERVAL + 1)
+    run_for(refresher, clock, 600)
+    assert len(server.requests) == 10  # the queue ran dry: the next retry succeeded
+    assert service.status().state is TokenState.OK
+
+
+def test_a_rejected_token_stops_automatic_refreshing(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock
+) -> None:
+    service.set_token(server.issue_token(account, expires_at=int(clock.now + 2 * DAY)), verify=False)
+    server.queue("unauthorized")
+    run_for(Refresher(service), clock, 2 * DAY)
+    assert len(server.requests) == 1
+    assert service.status().state is TokenState.INVALID
+
+
+def test_state_changes_are_published_as_time_passes(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock
+) -> None:
+    service.set_token(server.issue_token(account, expires_at=int(clock.now + 4 * DAY)), verify=False)
+    server.queue(*["captcha_html"] * 100)
+    seen: list[EngineEvent] = []
+    service.subscribe(seen.append)
+    run_for(Refresher(service), clock, 5 * DAY)
+    changes = [event.status.state for event in seen if event.kind == "state_changed"]
+    assert changes == [TokenState.OK, TokenState.BLOCKED, TokenState.EXPIRED]
+    assert any(event.kind == "refresh_failed" for event in seen)
+
+
+def test_a_token_set_by_another_process_is_noticed(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock, app_paths: AppPaths
+) -> None:
+    refresher = Refresher(service)
+    refresher.step()
+    assert service.status().state is TokenState.MISSING
+    other_process = make_service(server, clock, app_paths)
+    other_process.set_token(server.issue_token(account, expires_at=int(clock.now + DAY)), verify=False)
+    clock.advance(CHECK_INTERVAL)
+    refresher.step()
+    assert len(server.requests) == 1  # due at once, and refreshed by the running refresher
+
+
+def test_the_thread_refreshes_on_request_and_stops_at_once(
+    server: QwenSimulator, account: Account, app_paths: AppPaths
+) -> None:
+    real_clock = FakeClock()
+    service = make_service(server, real_clock, app_paths)
+    service.set_token(server.issue_token(account), verify=False)
+    refreshed = threading.Event()
+    service.subscribe(lambda event: refreshed.set() if event.kind == "refreshed" else None)
+    refresher = Refresher(service)
+    refresher.start()
+    try:
+        refresher.refresh_now()
+        assert refreshed.wait(10), "a manual refresh ran on the refresher thread"
+    finally:
+        refresher.stop(timeout=5)
+    assert refresher._thread is not None
+    assert not refresher._thread.is_alive()
+    assert len(server.requests) == 1
