@@ -9,18 +9,25 @@ from pathlib import Path
 import keyring.core
 import pytest
 
-from tray_app.paths import AppPaths
 from tests import desktop
 from tests.helpers import FakeClock
+from tray_app.paths import AppPaths
 from tray_app.simulator import QwenSimulator
+
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every platform folder at a fresh temp dir and drop variables that would leak in."""
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
-        if name.startswith("QWEN_TRAY_") or name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy",
-                                                     "http_proxy", "all_proxy"):
+        if name.startswith("QWEN_TRAY_") or name in (
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "ALL_PROXY",
+            "https_proxy",
+            "http_proxy",
+            "all_proxy",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("HOME", str(home))

@@ -37,9 +37,7 @@ def events() -> list[EngineEvent]:
 
 
 @pytest.fixture
-def service(
-    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, events: list[EngineEvent]
-) -> TokenService:
+def service(server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, events: list[EngineEvent]) -> TokenService:
     engine = TokenService(
         settings=Settings(base_url=server.base_url),
         store=KeyringStore(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tests.helpers import NOW
@@ -128,7 +130,7 @@ def test_backoff_grows_exponentially_up_to_its_cap(kind: str) -> None:
     delays = [backoff_seconds(kind, n, jitter=1.0) for n in range(1, 30)]
     assert delays[0] == rule.base
     assert delays[1] == 2 * rule.base
-    assert all(a <= b for a, b in zip(delays, delays[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(delays))
     assert delays[-1] == rule.cap
 
 

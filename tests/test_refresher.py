@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -100,7 +101,7 @@ def test_failures_back_off_instead_of_hammering(
     # (45 s, then 90 s: half-jittered 60 s and 120 s steps).
     assert len(server.requests) == 9
     starts = [request.time for request in server.requests[::3]]
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert gaps == pytest.approx([4 + 45, 4 + 90], abs=CHECK_INTERVAL + 1)
     run_for(refresher, clock, 600)
     assert len(server.requests) == 10  # the queue ran dry: the next retry succeeded

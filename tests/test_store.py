@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
