@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -11,11 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tray_app.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 DEFAULT_BASE_URL = "https://chat.qwen.ai"
 BASE_URL_ENV = "QWEN_TRAY_BASE_URL"
@@ -56,6 +50,8 @@ def check_base_url(url: str) -> str:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -99,6 +95,11 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
 
 def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
     """Read ``path`` (missing is fine: defaults) and the environment."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

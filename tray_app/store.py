@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from tray_app.errors import StorageError
-from tray_app.state import write_atomically
 
 CURRENT = "token"
 PREVIOUS = "previous_token"
@@ -157,6 +156,8 @@ class FileStore:
         return {slot: value for slot, value in data.items() if slot in SLOTS and isinstance(value, str)}
 
     def _save(self, data: dict[str, str]) -> None:
+        from tray_app.state import write_atomically
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if data:
