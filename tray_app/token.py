@@ -27,7 +27,7 @@ TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8
 
 _BASE64URL_PART = re.compile(r"[A-Za-z0-9_-]+")
 _COOKIE_TOKEN = re.compile(r"(?:^|[;\s])token=([^;\s]*)")
-_PREFIX = re.compile(r"^(?:(?:cookie|authorization)\s*:\s*)?(?:bearer\s+)?", re.IGNORECASE)
+_PREFIX = re.compile(r"^(?:(?:cookie|authorization)\s*:\s*)?(?:bearer(?:\s+|$))?", re.IGNORECASE)
 _QUOTES = "\"'`"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WHITESPACE = re.compile(r"\s+")
@@ -63,7 +63,7 @@ def decode_token(token: str) -> TokenClaims:
         raise TokenFormatError("Not a token: its middle part is not base64url.") from exc
     try:
         payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise TokenFormatError("Not a token: its middle part does not decode to JSON.") from exc
     if not isinstance(payload, dict):
         raise TokenFormatError("Not a token: its payload is not a JSON object.")
@@ -107,6 +107,8 @@ def _find_candidate(text: str) -> str:
     cookie = _COOKIE_TOKEN.search(candidate)
     if cookie:
         candidate = cookie.group(1)
+    elif "=" in candidate:  # a JWT has no "=": this is a cookie header (or a query) without our cookie
+        raise TokenFormatError("Refused: the pasted cookie header has no 'token' cookie.")
     candidate = _strip_quotes(candidate)
     candidate = _WHITESPACE.sub("", candidate)
     if not candidate:
@@ -123,7 +125,7 @@ def _strip_quotes(text: str) -> str:
 def _token_from_json(text: str) -> str:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise TokenFormatError("Refused: the pasted text starts like JSON but is not valid JSON.") from exc
     for holder in (data, data.get("data") if isinstance(data, dict) else None):
         if isinstance(holder, dict) and isinstance(holder.get("token"), str):
