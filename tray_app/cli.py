@@ -19,6 +19,7 @@ from tray_app.config import STORAGE_KINDS, Settings, load_settings
 from tray_app.errors import QwenTrayError, TokenFormatError
 from tray_app.paths import AppPaths
 from tray_app.store import CURRENT, FileStore, KeyringStore, TokenStore
+from tray_app.timefmt import format_left, format_utc
 from tray_app.token import MAX_PASTE_CHARS
 
 if TYPE_CHECKING:
@@ -164,8 +165,6 @@ def cmd_status(app: App) -> int:
 
 
 def format_status(status: Status, where: str) -> str:
-    from tray_app.token import format_utc
-
     record = status.record
     claims = status.claims
     lines = [f"State:        {status.state.value}"]
@@ -185,24 +184,6 @@ def format_status(status: Status, where: str) -> str:
     if remedy:
         lines.append(remedy)
     return "\n".join(lines)
-
-
-def format_left(seconds: float) -> str:
-    """``4 d 3 h left``, ``9 h 5 min left`` or ``expired 2 d ago``."""
-    if seconds <= 0:
-        return f"expired {format_duration(-seconds)} ago"
-    return f"{format_duration(seconds)} left"
-
-
-def format_duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
 
 
 def read_pasted_text(app: App) -> str:
@@ -225,8 +206,6 @@ def read_pasted_text(app: App) -> str:
 
 
 def cmd_set_token(app: App) -> int:
-    from tray_app.token import format_utc
-
     text = read_pasted_text(app)
     status = app.service().set_token(text, verify=not app.args.no_verify)
     assert status.claims is not None  # noqa: S101 - set_token just stored it
@@ -240,7 +219,6 @@ def cmd_set_token(app: App) -> int:
 
 def cmd_refresh(app: App) -> int:
     from tray_app.errors import RefreshError
-    from tray_app.token import format_utc
 
     service = app.service()
     try:

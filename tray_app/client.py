@@ -8,7 +8,7 @@ followed, so the Authorization header never leaves the origin we were given.
 from __future__ import annotations
 
 import json
-import time
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tray_app import __version__
+from tray_app.config import check_base_url
 from tray_app.errors import (
     BadResponseError,
     BlockedError,
@@ -27,12 +28,13 @@ from tray_app.errors import (
     ServerError,
     TokenFormatError,
 )
-from tray_app.token import TokenClaims, decode_token, format_utc, redact
+from tray_app.timefmt import format_utc
+from tray_app.token import TokenClaims, decode_token, redact
 
 AUTHS_PATH = "/api/v1/auths/"  # the trailing slash matters: the site answers 401 without it
 #: A real answer is about 1 KB; read at most this much.
 MAX_BODY_BYTES = 2 * 1024 * 1024
-#: One attempt may take at most this long in all, however the server trickles its answer.
+#: One attempt may take at most this long in all, however slowly the server trickles its answer.
 ATTEMPT_DEADLINE = 8.0
 USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 "
@@ -61,7 +63,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -74,8 +76,9 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
 
 def interpret_response(status: int, headers: Mapping[str, str], body: bytes, *, now: float) -> Session:
     """Turn one HTTP answer into a Session, or raise the error kind that says what went wrong."""
+    headers = {name.lower(): value for name, value in headers.items()}
     if 300 <= status < 400:
-        target = urlsplit(headers.get("location", "")).netloc or "somewhere else"
+        target = _host_of(headers.get("location", "")) or "somewhere else"
         raise BadResponseError(
             f"chat.qwen.ai answered with a redirect (HTTP {status}) to {target}; it was not followed. "
             "If this persists, open chat.qwen.ai in a browser."
@@ -100,11 +103,23 @@ def interpret_response(status: int, headers: Mapping[str, str], body: bytes, *, 
         raise BlockedError(_blocked_message("a web page instead of the API"))
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BadResponseError("chat.qwen.ai answered something that is not JSON.") from exc
     if not isinstance(data, dict):
         raise BadResponseError("chat.qwen.ai answered JSON that is not an object.")
     return _session_from_json(data)
+
+
+def _host_of(url: str) -> str | None:
+    """host[:port] of a URL, without any user:password part."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return f"{host}:{port}" if port else host
 
 
 def _looks_like_html(text: str) -> bool:
@@ -126,9 +141,10 @@ def _session_from_json(data: dict[str, Any]) -> Session:
         raise BlockedError(_blocked_message("a captcha request"))
     if data.get("success") is False:
         detail = data["data"] if isinstance(data.get("data"), dict) else {}
-        reason = redact(" ".join(str(detail.get(key, "")) for key in ("code", "details")).strip())
-        reason = reason or redact(str(data.get("message", ""))) or "no reason given"
-        if any(marker in reason.lower() for marker in _AUTH_MARKERS):
+        raw = " ".join(str(detail.get(key, "")) for key in ("code", "details")).strip()
+        raw = " ".join((raw or str(data.get("message", ""))).split())[:200]
+        reason = redact(raw) or "no reason given"
+        if any(marker in raw.lower() for marker in _AUTH_MARKERS):
             raise InvalidTokenError(f"chat.qwen.ai rejected the token ({reason}). Copy a new token from the browser.")
         raise ServerError(f"chat.qwen.ai refused the request ({reason}); will retry later.")
     if data.get("success") is True and isinstance(data.get("data"), dict):
@@ -136,16 +152,22 @@ def _session_from_json(data: dict[str, Any]) -> Session:
     token = data.get("token")
     if not isinstance(token, str) or not token:
         raise BadResponseError("chat.qwen.ai answered without a token.")
-    expires_at = data.get("expires_at")
     return Session(
         user_id=_text(data.get("id")),
         email=_text(data.get("email")),
         name=_text(data.get("name")),
         token=token,
-        expires_at=int(expires_at)
-        if isinstance(expires_at, (int, float)) and not isinstance(expires_at, bool)
-        else None,
+        expires_at=_unix_time(data.get("expires_at")),
     )
+
+
+def _unix_time(value: object) -> int | None:
+    """A plausible unix time, or None (NaN, infinities, booleans and absurd numbers are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not 0 < value < 2**40:  # also False for NaN
+        return None
+    return int(value)
 
 
 def _text(value: object) -> str | None:
@@ -173,15 +195,14 @@ def check_new_token(session: Session, presented: TokenClaims, *, now: float) -> 
 
 
 class QwenClient:
-    """Calls ``GET {base_url}/api/v1/auths/``. Pass ``http`` to share or fake the transport."""
+    """Calls ``GET {base_url}/api/v1/auths/``. Pass ``http`` to share or fake the transport; the
+    browser User-Agent, the no-redirect rule and the timeouts apply to every request either way."""
 
-    def __init__(self, base_url: str, *, http: httpx.Client | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = http or httpx.Client(
-            follow_redirects=False,
-            timeout=httpx.Timeout(ATTEMPT_DEADLINE, connect=5.0),
-            headers={"User-Agent": USER_AGENT},
-        )
+    def __init__(self, base_url: str, *, http: httpx.Client | None = None, deadline: float | None = None) -> None:
+        self.base_url = check_base_url(base_url)
+        self.deadline = ATTEMPT_DEADLINE if deadline is None else deadline
+        self._timeout = httpx.Timeout(self.deadline, connect=min(5.0, self.deadline))
+        self._http = http or httpx.Client()
 
     def close(self) -> None:
         self._http.close()
@@ -193,36 +214,59 @@ class QwenClient:
         self.close()
 
     def fetch_session(self, token: str, *, now: float) -> Session:
-        """One attempt: the account and a fresh token for ``token``; our errors for every failure."""
-        url = self.base_url + AUTHS_PATH
+        """One attempt, within ``deadline`` seconds in all: the account and a fresh token for ``token``.
+
+        httpx bounds each read, not the whole exchange, so a server trickling its headers a byte at a
+        time could hold us for ever; the exchange runs on a helper thread we stop waiting for.
+        """
+        host = _host_of(self.base_url) or self.base_url
+        outcome: list[tuple[int, httpx.Headers, bytes]] = []
+        failure: list[Exception] = []
+        finished = threading.Event()
+
+        def exchange() -> None:
+            try:
+                outcome.append(self._exchange(token))
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting thread below, not dropped
+                failure.append(exc)
+            finally:
+                finished.set()
+
+        threading.Thread(target=exchange, name="qwen-tray-http", daemon=True).start()
+        if not finished.wait(self.deadline):
+            raise NetworkError(f"chat.qwen.ai ({host}) did not answer within {self.deadline:g} s; will retry.")
+        if failure:
+            error = failure[0]
+            if isinstance(error, httpx.TimeoutException):
+                raise NetworkError(f"chat.qwen.ai ({host}) did not answer in time; will retry.") from error
+            if isinstance(error, httpx.TransportError):
+                reason = " ".join(str(error).split()) or type(error).__name__
+                raise NetworkError(
+                    f"Cannot reach {host}: {redact(reason)}. Check the connection; will retry."
+                ) from error
+            raise error
+        status, headers, body = outcome[0]
+        return interpret_response(status, headers, body, now=now)
+
+    def _exchange(self, token: str) -> tuple[int, httpx.Headers, bytes]:
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
             "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
         }
-        host = urlsplit(url).netloc
-        try:
-            with self._http.stream("GET", url, headers=headers) as response:
-                body = _read_capped(response)
-                status, response_headers = response.status_code, response.headers
-        except httpx.TimeoutException as exc:
-            raise NetworkError(f"chat.qwen.ai did not answer in time ({host}); will retry.") from exc
-        except httpx.TransportError as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise NetworkError(f"Cannot reach {host}: {redact(reason)}. Check the connection; will retry.") from exc
-        return interpret_response(status, response_headers, body, now=now)
+        url = self.base_url + AUTHS_PATH
+        with self._http.stream("GET", url, headers=headers, follow_redirects=False, timeout=self._timeout) as response:
+            return response.status_code, response.headers, _read_capped(response)
 
 
 def _read_capped(response: httpx.Response) -> bytes:
-    """Read at most MAX_BODY_BYTES, within ATTEMPT_DEADLINE in all."""
-    deadline = time.monotonic() + ATTEMPT_DEADLINE
+    """Read at most MAX_BODY_BYTES instead of whatever the server sends."""
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise BadResponseError(f"chat.qwen.ai's answer is over {MAX_BODY_BYTES // 1024 // 1024} MB; not read.")
-        if time.monotonic() > deadline:
-            raise NetworkError(f"chat.qwen.ai's answer took over {ATTEMPT_DEADLINE:g} s to arrive; will retry.")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,24 +29,86 @@ class Settings:
     on_refresh: str | None = None
     #: Seconds any single keyring call may take before we call the keyring stuck.
     keyring_timeout: float = 10.0
+    #: The tray notifies after each successful refresh (failures are always notified).
+    notify_after_refresh: bool = True
+    #: The tray clears a token it copied from the clipboard after this many seconds (0: never).
+    clear_clipboard_after: int = 30
 
 
-def _check_number(key: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
-        raise ConfigError(f"{key} must be a number above {low:g} and at most {high:g}, not {value!r}.")
-    return float(value)
+Validator = Callable[[str, Any], Any]
+
+
+def _number(low: float, high: float) -> Validator:
+    def check(key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+            raise ConfigError(f"{key} must be a number above {low:g} and at most {high:g}, not {value!r}.")
+        return float(value)
+
+    return check
+
+
+def _whole_seconds(high: int) -> Validator:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+            raise ConfigError(f"{key} must be a whole number of seconds from 0 to {high}, not {value!r}.")
+        return value
+
+    return check
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, not {value!r}.")
+    return value
+
+
+def _storage(key: str, value: Any) -> str:
+    if value not in STORAGE_KINDS:
+        raise ConfigError(f'{key} must be "keyring" or "file", not {value!r}.')
+    return str(value)
+
+
+def _command(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f'{key} must be a command line in a string, e.g. "my-proxy --reload".')
+    return value
+
+
+def _base_url(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f'{key} must be a string such as "https://chat.qwen.ai".')
+    return check_base_url(value)
+
+
+#: How each key in config.toml is checked (and turned into its Settings value).
+VALIDATORS: dict[str, Validator] = {
+    "base_url": _base_url,
+    "refresh_before_days": _number(0, 30),
+    "storage": _storage,
+    "on_refresh": _command,
+    "keyring_timeout": _number(0, 600),
+    "notify_after_refresh": _boolean,
+    "clear_clipboard_after": _whole_seconds(3600),
+}
 
 
 def check_base_url(url: str) -> str:
     """Return ``url`` without a trailing slash; refuse anything but https, or plain http to loopback."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    url = url.strip()
+    if any(character.isspace() or ord(character) < 32 for character in url):
+        raise ConfigError(f"base_url must not contain spaces or control characters: {url!r}.")
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("https", "http") or not parts.hostname or not port_ok:
         raise ConfigError(f"base_url must look like https://chat.qwen.ai, not {url!r}.")
     if parts.query or parts.fragment:
         raise ConfigError(f"base_url must not carry a query or fragment: {url!r}.")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(f"base_url {url!r} uses plain http: https is required (http is allowed only for localhost).")
-    return url.strip().rstrip("/")
+    return url.rstrip("/")
 
 
 def _is_loopback(host: str) -> bool:
@@ -62,55 +124,84 @@ def _is_loopback(host: str) -> bool:
 
 def parse_settings(data: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build Settings from a parsed config file and the environment (which wins for base_url)."""
-    known = Settings.__dataclass_fields__
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"Unknown setting {key!r} in config.toml (known: {', '.join(known)}).")
-    settings = Settings()
-    if "base_url" in data:
-        if not isinstance(data["base_url"], str):
-            raise ConfigError('base_url must be a string such as "https://chat.qwen.ai".')
-        settings = replace(settings, base_url=check_base_url(data["base_url"]))
-    if "refresh_before_days" in data:
-        days = _check_number("refresh_before_days", data["refresh_before_days"], 0, 30)
-        settings = replace(settings, refresh_before_days=days)
-    if "storage" in data:
-        if data["storage"] not in STORAGE_KINDS:
-            raise ConfigError(f'storage must be "keyring" or "file", not {data["storage"]!r}.')
-        settings = replace(settings, storage=data["storage"])
-    if "on_refresh" in data:
-        if not isinstance(data["on_refresh"], str) or not data["on_refresh"].strip():
-            raise ConfigError('on_refresh must be a command line in a string, e.g. "my-proxy --reload".')
-        settings = replace(settings, on_refresh=data["on_refresh"])
-    if "keyring_timeout" in data:
-        timeout = _check_number("keyring_timeout", data["keyring_timeout"], 0, 600)
-        settings = replace(settings, keyring_timeout=timeout)
+    values = {}
+    for key, value in data.items():
+        validator = VALIDATORS.get(key)
+        if validator is None:
+            raise ConfigError(f"Unknown setting {key!r} in config.toml (known: {', '.join(VALIDATORS)}).")
+        values[key] = validator(key, value)
+    return with_environment(Settings(**values), env)
+
+
+def with_environment(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """Apply the environment's overrides (it wins over the file)."""
     if env.get(BASE_URL_ENV):
         try:
-            settings = replace(settings, base_url=check_base_url(env[BASE_URL_ENV]))
+            return replace(settings, base_url=check_base_url(env[BASE_URL_ENV]))
         except ConfigError as exc:
             raise ConfigError(f"{BASE_URL_ENV}: {exc}") from exc
     return settings
 
 
-def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
-    """Read ``path`` (missing is fine: defaults) and the environment."""
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """Parse config text; tomllib is imported only when there is a file (keeps `qwen-tray token` lean)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {' '.join(str(exc).split())}") from exc
+    return data
 
+
+def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
+    """Read ``path`` (missing is fine: defaults) and the environment."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return parse_settings({}, env)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Cannot read {path}: {exc}") from exc
+    data = parse_toml(text, path)
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    try:
-        return parse_settings(data, env)
+        settings = parse_settings(data, {})
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    return with_environment(settings, env)
+
+
+def save_setting(path: Path, key: str, value: bool | int) -> None:
+    """Set one top-level key in config.toml (the tray's toggles), keeping the user's other lines and comments.
+
+    Only booleans and whole numbers are written this way; the result is parsed again before it replaces
+    the file, so a toggle can never leave a config that does not load.
+    """
+    import re
+
+    from tray_app.state import write_atomically
+
+    VALIDATORS[key](key, value)
+    literal = str(value).lower() if isinstance(value, bool) else str(value)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    line = f"{key} = {literal}"
+    pattern = re.compile(rf"^{re.escape(key)}\s*=.*$", re.MULTILINE)
+    if pattern.search(text):
+        text = pattern.sub(line, text, count=1)
+    else:
+        first_table = re.search(r"^\[", text, re.MULTILINE)
+        at = first_table.start() if first_table else len(text)
+        head = text[:at]
+        if head and not head.endswith("\n"):
+            head += "\n"
+        text = head + line + "\n" + text[at:]
+    try:
+        parse_settings(parse_toml(text, path), {})
+    except ConfigError as exc:
+        raise ConfigError(f"Cannot save {key} to {path}: the file would not load ({exc}).") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, text)

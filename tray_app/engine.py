@@ -40,7 +40,8 @@ from tray_app.policy import (
 )
 from tray_app.state import LastError, State, StateFile
 from tray_app.store import CURRENT, TokenStore, forget_all, replace_token
-from tray_app.token import TokenClaims, decode_token, extract_token, format_utc
+from tray_app.timefmt import format_utc
+from tray_app.token import TokenClaims, decode_token, extract_token
 
 if TYPE_CHECKING:
     from tray_app.client import QwenClient, Session
@@ -84,8 +85,8 @@ class Status:
 
 @dataclass(frozen=True)
 class EngineEvent:
-    """Published to subscribers: ``refreshed``, ``refresh_failed``, ``token_set``, ``forgotten``,
-    ``state_changed``."""
+    """Published to subscribers: ``refreshed``, ``refresh_failed``, ``token_set``, ``forgotten`` (by the
+    engine), ``state_changed`` and ``checked`` (by the refresher, after each look at the clock)."""
 
     kind: str
     status: Status

@@ -101,8 +101,11 @@ class Refresher:
         return self.service.evaluate(self._status.claims, self._status.record, self.service.clock())
 
     def _note_state(self, status: Status) -> None:
+        """Publish ``checked`` after every look (the tray's days-left label follows the clock) and
+        ``state_changed`` when the state moved."""
         if status.state is not self._shown_state:
             previous, self._shown_state = self._shown_state, status.state
             if previous is not None:
                 log.info("Token state: %s -> %s.", previous.value, status.state.value)
             self.service.publish(EngineEvent("state_changed", status))
+        self.service.publish(EngineEvent("checked", status))

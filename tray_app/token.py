@@ -15,9 +15,9 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from tray_app.errors import TokenFormatError
+from tray_app.timefmt import format_utc
 
 #: Pasted text longer than this is refused before any parsing (a real token is about 200 bytes).
 MAX_PASTE_CHARS = 16 * 1024
@@ -132,11 +132,6 @@ def _token_from_json(text: str) -> str:
             token: str = holder["token"].strip()
             return token
     raise TokenFormatError('Refused: the pasted JSON has no "token" field.')
-
-
-def format_utc(unix_seconds: float) -> str:
-    """A timestamp as people read it in messages, e.g. ``2026-12-01 14:00 UTC``."""
-    return datetime.fromtimestamp(unix_seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def redact(text: str) -> str:
