@@ -553,6 +553,51 @@ class Dunst(Service):
         return {**self.bus.environment, **self.dirs, "DISPLAY": self.display}
 
 
+class Trayer(Service):
+    """``trayer``, an XEmbed system tray (as in XFCE, MATE, LXQt panels), on ``display``.
+
+    Ready once it owns the ``_NET_SYSTEM_TRAY_S0`` selection, i.e. icons can dock. A white panel 32 px
+    high along the top edge, so a screenshot shows the icons on a known background.
+    """
+
+    executables = ("trayer",)
+    modules = ("Xlib",)
+
+    def __init__(self, display: Xvfb | str, workdir: os.PathLike[str] | str) -> None:
+        super().__init__()
+        self._display = display
+        self.workdir = Path(workdir)
+
+    @property
+    def display(self) -> str:
+        return self._display.display if isinstance(self._display, Xvfb) else self._display
+
+    def _start(self) -> None:
+        env = {**os.environ, "DISPLAY": self.display}
+        env.pop("WAYLAND_DISPLAY", None)
+        argv = [
+            "trayer", "--edge", "top", "--align", "left", "--widthtype", "request", "--height", "32",
+            "--SetDockType", "true", "--transparent", "false", "--tint", "0xffffff", "--iconspacing", "4",
+        ]  # fmt: skip
+        self._spawn(argv, env=env, log=self.workdir / "trayer.log", cwd=self.workdir)
+        self._wait_until(self.owns_tray, "the _NET_SYSTEM_TRAY_S0 selection", self.start_timeout)
+
+    def owns_tray(self) -> bool:
+        import Xlib.display
+        import Xlib.X
+
+        display = Xlib.display.Display(self.display)
+        try:
+            owner = display.get_selection_owner(display.intern_atom("_NET_SYSTEM_TRAY_S0"))
+            return bool(owner != Xlib.X.NONE)
+        finally:
+            display.close()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {"DISPLAY": self.display}
+
+
 # Variables that would send a child to the real desktop instead of ours.
 _DROP_WITH = {
     "DBUS_SESSION_BUS_ADDRESS": ("GNOME_KEYRING_CONTROL", "DBUS_STARTER_ADDRESS", "DBUS_STARTER_BUS_TYPE"),

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from tray_app import __version__
 from tray_app.config import STORAGE_KINDS, Settings, load_settings
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+DEFAULT_TRAY_WAIT = 5.0
 
 KIND_WORDS = {
     "invalid": "invalid",
@@ -50,8 +52,17 @@ REMEDY = {
 log = logging.getLogger("tray_app.cli")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse that never repeats a token someone typed on the command line by mistake."""
+
+    def error(self, message: str) -> NoReturn:
+        from tray_app.token import redact
+
+        super().error(redact(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="qwen-tray",
         description="Keeps a chat.qwen.ai web session token alive: tray icon, daemon and command line.",
     )
@@ -77,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--force", action="store_true", help="refresh even if it is not due")
     refresh.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
+    tray = commands.add_parser("tray", help="show the tray icon (the default when no command is given)")
+    tray.add_argument(
+        "--wait-for-tray",
+        type=float,
+        default=DEFAULT_TRAY_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for the desktop's tray to appear, e.g. at login (default {DEFAULT_TRAY_WAIT:g})",
+    )
     commands.add_parser("daemon", help="keep the token alive without a tray icon, until SIGINT/SIGTERM")
     commands.add_parser("forget", help="delete the stored token (and the previous one) and the state")
     return parser
@@ -114,16 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_usage(sys.stderr)
-        print("qwen-tray: name a command (the tray comes in a later release).", file=sys.stderr)
-        return EXIT_USAGE
+        args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "tray"])
     try:
         if args.command == "token":
             return cmd_token(App(args))
         app = App(args)
         from tray_app.logs import setup_logging
 
-        chatty = logging.INFO if args.command == "daemon" else logging.WARNING
+        # The daemon narrates on stderr; one-shot commands print their own one line (the log file
+        # still gets everything).
+        chatty = logging.INFO if args.command == "daemon" else logging.ERROR
         setup_logging(app.paths.log_file, verbose=args.verbose, console_level=chatty)
         handler = COMMANDS[args.command]
         return handler(app)
@@ -283,6 +302,50 @@ def cmd_daemon(app: App) -> int:
     return EXIT_OK
 
 
+def cmd_tray(app: App) -> int:
+    import threading
+
+    from tray_app.locks import hold_instance_lock
+    from tray_app.tray_backend import TrayUnavailableError, load_pystray, probe_desktop, wait_for_tray
+
+    lock = hold_instance_lock(app.paths.instance_lock)
+    try:
+        choice = wait_for_tray(probe_desktop, threading.Event().wait, app.args.wait_for_tray)
+        if choice.name is None:
+            raise TrayUnavailableError(choice.problem or "No system tray is available.")
+        if choice.note:
+            log.info("Tray backend %s: %s.", choice.name, choice.note)
+        pystray = load_pystray(choice)
+
+        from tray_app.notify import default_notifier
+        from tray_app.refresher import Refresher
+        from tray_app.tray import TrayApp
+
+        stop = threading.Event()
+        service = app.service(wait=stop.wait)
+        refresher = Refresher(service, stop_event=stop)
+        tray = TrayApp(
+            service=service,
+            refresher=refresher,
+            notifier=default_notifier(),
+            paths=app.paths,
+            pystray=pystray,
+            backend=choice,
+        )
+        try:
+            return tray.run()
+        finally:
+            refresher.stop()
+    finally:
+        lock.release()
+
+
+def gui_main() -> int:
+    """``qwen-tray-gui``: the same program, installed as a GUI script so Windows opens no console window
+    for the tray (which is what runs when no command is given)."""
+    return main()
+
+
 def cmd_forget(app: App) -> int:
     app.service().forget()
     print("Forgot the stored token, the previous one, and the state.")
@@ -294,6 +357,7 @@ COMMANDS = {
     "set-token": cmd_set_token,
     "refresh": cmd_refresh,
     "daemon": cmd_daemon,
+    "tray": cmd_tray,
     "forget": cmd_forget,
 }
 

@@ -281,6 +281,7 @@ class TokenService:
         Refused input raises before anything stored changes.
         """
         claims = extract_token(text, now=self.clock())
+        self.store.get(CURRENT)  # a store we cannot use fails here, before we ask the server anything
         session = None
         if verify:
             session = self._fetch(claims.token)

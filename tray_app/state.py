@@ -32,7 +32,7 @@ class State:
 
     email: str | None = None
     name: str | None = None
-    #: Unix time of the last successful refresh (or of verifying a pasted token).
+    #: Unix time of the last successful refresh (a new token from the server, stored).
     last_refresh: float | None = None
     last_error: LastError | None = None
     #: ``exp`` of the token the server rejected (401/403): that token is invalid, a new one is not.

@@ -1,0 +1,334 @@
+"""The tray end to end, driven as a person would, on a real virtual desktop.
+
+Xvfb as the screen, a private D-Bus, gnome-keyring unlocked as the keyring, dunst as the notification
+server, trayer as the XEmbed tray, the loopback chat.qwen.ai, and the installed ``qwen-tray`` in a
+subprocess. xdotool clicks, xclip reads the clipboard, a screenshot reads the icon's colour.
+
+Set QWEN_TRAY_SCREENSHOTS=<folder> to keep a screenshot of each state (the README's come from here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from PIL import Image, ImageGrab
+
+from tests import desktop
+from tray_app import icon
+from tray_app.simulator import Account, QwenSimulator
+
+QWEN_TRAY = Path(sys.executable).parent / "qwen-tray"
+#: Read at import: the autouse fixture clears QWEN_TRAY_* variables before each test.
+SCREENSHOTS = os.environ.get("QWEN_TRAY_SCREENSHOTS")
+DEADLINE = 15.0
+_T = TypeVar("_T")
+
+
+def wait_for(check: Callable[[], _T], what: str, timeout: float = DEADLINE, detail: Callable[[], str] = str) -> _T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{detail()}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Desktop:
+    display: str
+    env: dict[str, str]
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def virtual_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
+    desktop.require(
+        desktop.Xvfb, desktop.SessionBus, desktop.GnomeKeyring, desktop.Dunst, desktop.Trayer, "xdotool", "xclip"
+    )
+    workdir = tmp_path_factory.mktemp("desktop")
+    with (
+        desktop.Xvfb(workdir=workdir) as screen,
+        desktop.SessionBus(workdir) as bus,
+        desktop.GnomeKeyring(bus, workdir),
+        desktop.Dunst(bus, screen),
+        desktop.Trayer(screen, workdir),
+    ):
+        env = desktop.env_for(bus, screen)
+        env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
+        env["TMPDIR"] = str(workdir)  # pystray's gtk backend leaves its icon PNGs in TMPDIR
+        yield Desktop(display=screen.display, env=env, workdir=workdir)
+
+
+class TrayDriver:
+    """A person at the virtual desktop: runs commands, clicks the icon, reads the clipboard and screen."""
+
+    def __init__(self, screen: Desktop, server: QwenSimulator, home: Path) -> None:
+        self.screen = screen
+        self.server = server
+        self.env = dict(screen.env)
+        self.env["QWEN_TRAY_BASE_URL"] = server.base_url
+        for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+            self.env[name] = str(home / name.lower())
+        self.home = home
+        self.process: subprocess.Popen[bytes] | None = None
+        self.shots = Path(SCREENSHOTS) if SCREENSHOTS else None
+
+    # -- commands -------------------------------------------------------------------------------------
+    def run(self, *argv: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(QWEN_TRAY), *argv],
+            input=input_text or "",
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    def tool(self, *argv: str, input_text: str | None = None) -> str:
+        result = subprocess.run(
+            list(argv), input=input_text, env=self.env, capture_output=True, text=True, timeout=20, check=False
+        )
+        return result.stdout.strip()
+
+    def stored_token(self) -> str:
+        return self.run("token").stdout.strip()
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.run("status", "--json").stdout)
+        return data
+
+    # -- the tray process -----------------------------------------------------------------------------
+    def start(self) -> None:
+        log = (self.home / "tray.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(QWEN_TRAY), "-v"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,  # a file, never a pipe: xclip's daemon would hold a pipe open
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+        self.icon_window()
+
+    def diagnosis(self) -> str:
+        assert self.process is not None
+        windows = self.tool("xdotool", "search", "--pid", str(self.process.pid))
+        return f"exit code: {self.process.poll()}; windows: {windows!r}; output:\n{self.output()}"
+
+    def output(self) -> str:
+        return (self.home / "tray.log").read_text(errors="replace")
+
+    def icon_window(self) -> tuple[int, int, int, int]:
+        """(x, y, width, height) of the docked icon, once trayer has given it its final size."""
+        assert self.process is not None
+        pid = str(self.process.pid)
+
+        def geometry() -> tuple[int, int, int, int] | None:
+            windows = self.tool("xdotool", "search", "--onlyvisible", "--pid", pid).split()
+            if not windows:
+                return None
+            fields = dict(
+                line.split("=", 1) for line in self.tool("xdotool", "getwindowgeometry", "--shell", windows[0]).split()
+            )
+            box = (int(fields["X"]), int(fields["Y"]), int(fields["WIDTH"]), int(fields["HEIGHT"]))
+            return box if box[2] >= 16 and box[3] >= 16 else None
+
+        first = wait_for(geometry, "the icon to dock in the tray", detail=self.diagnosis)
+        time.sleep(0.2)
+        return wait_for(lambda: (g := geometry()) == first and g, "the icon's size to settle")
+
+    def click(self, button: int) -> None:
+        x, y, width, height = self.icon_window()
+        self.tool("xdotool", "mousemove", str(x + width // 2), str(y + height // 2), "click", str(button))
+
+    def menu(self, *keys: str) -> None:
+        """Open the menu (right click) and move through it with the keyboard, as a person might."""
+        self.click(3)
+        time.sleep(0.5)  # the menu maps; keys sent before that go nowhere
+        if keys:
+            self.tool("xdotool", "key", "--delay", "60", *keys)
+
+    # -- what a person sees ----------------------------------------------------------------------------
+    def icon_image(self) -> Image.Image:
+        x, y, width, height = self.icon_window()
+        return ImageGrab.grab(bbox=(x, y, x + width, y + height), xdisplay=self.screen.display)
+
+    def badge_colour(self) -> tuple[int, int, int]:
+        """The commonest colour of the icon that is neither the panel's white nor the label's ink."""
+        counts = self.icon_image().convert("RGB").getcolors(maxcolors=1 << 20) or []
+        for _count, colour in sorted(counts, reverse=True):
+            if not _close(colour, icon.WHITE, 40) and not _close(colour, icon.INK, 60):
+                return colour
+        pytest.fail("the icon shows no badge colour")
+
+    def screenshot(self, name: str) -> None:
+        if self.shots is None:
+            return
+        self.shots.mkdir(parents=True, exist_ok=True)
+        shot = ImageGrab.grab(bbox=(0, 0, 420, 320), xdisplay=self.screen.display)
+        shot.save(self.shots / f"{name}.png")
+
+    def clipboard(self) -> str:
+        return self.tool("xclip", "-o", "-selection", "clipboard")
+
+    def put_on_clipboard(self, text: str) -> None:
+        subprocess.run(
+            ["xclip", "-selection", "clipboard"],
+            input=text.encode(),
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=True,
+        )
+
+    def notifications(self) -> list[str]:
+        """Summaries and bodies of every notification dunst has shown (closing the open ones first)."""
+        self.tool("dunstctl", "close-all")
+        history = json.loads(self.tool("dunstctl", "history") or '{"data": [[]]}')
+        return [f"{entry['summary']['data']}: {entry['body']['data']}" for entry in history["data"][0]]
+
+    def notified(self, words: str) -> str:
+        return wait_for(
+            lambda: next((text for text in self.notifications() if words in text), None),
+            f"a notification saying {words!r}",
+        )
+
+
+def _close(a: tuple[int, ...], b: tuple[int, ...], tolerance: int) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture
+def tray(virtual_desktop: Desktop, tmp_path: Path) -> Iterator[TrayDriver]:
+    with QwenSimulator() as server:
+        driver = TrayDriver(virtual_desktop, server, tmp_path)
+        driver.tool("dunstctl", "history-clear")
+        driver.run("forget")  # the keyring is shared by the module's tests
+        yield driver
+        if driver.process is not None and driver.process.poll() is None:
+            driver.process.kill()
+            driver.process.wait(10)
+
+
+def days(n: float) -> int:
+    return int(time.time() + n * 86400)
+
+
+def test_the_whole_flow_a_person_goes_through(tray: TrayDriver) -> None:
+    server = tray.server
+    account: Account = server.add_account(email="alice@example.com", name="Alice")
+    first = server.issue_token(account, expires_at=days(5))
+    assert tray.run("set-token", input_text=first).returncode == 0
+    tray.start()
+
+    # The icon docks, green, the days left drawn in it.
+    assert _close(tray.badge_colour(), icon.GREEN, 30), tray.badge_colour()
+    green_5 = tray.icon_image()
+    tray.screenshot("state-ok")
+
+    # A left click copies the token, and says so.
+    tray.click(1)
+    wait_for(lambda: tray.clipboard() == first, "the token on the clipboard")
+    assert first not in tray.notified("copied")
+
+    # Right click → Paste new token, with a fresh token on the clipboard: stored as pasted, announced.
+    second = server.issue_token(account, expires_at=days(2))
+    tray.put_on_clipboard(f"Bearer {second}\n")
+    tray.menu("Down", "Down", "Return")  # Copy token, Paste new token
+    wait_for(lambda: tray.stored_token() == second, "the pasted token to be stored")
+    tray.notified("New Qwen token accepted")
+    wait_for(lambda: _close(tray.badge_colour(), icon.AMBER, 30), "the icon to turn amber (2 days left)")
+    tray.screenshot("state-expiring")
+
+    # Refresh now replaces the token; the icon follows (green again, a new number).
+    tray.menu("Down", "Down", "Down", "Return")  # ... Refresh now
+    wait_for(lambda: tray.stored_token() not in (first, second), "the refreshed token")
+    assert tray.status()["days_left"] > 6.9
+    wait_for(lambda: _close(tray.badge_colour(), icon.GREEN, 30), "the icon to turn green")
+    assert tray.icon_image().tobytes() != green_5.tobytes(), "the label changed from 5 to 6/7 days"
+    tray.notified("Qwen token refreshed")
+
+    # The server now rejects the token: grey with "!", and a notification saying to paste a new one.
+    server.queue("unauthorized")
+    tray.menu("Down", "Down", "Down", "Return")
+    wait_for(lambda: tray.status()["state"] == "invalid", "the token to be marked invalid")
+    wait_for(lambda: _close(tray.badge_colour(), icon.GREY, 30), "the icon to turn grey")
+    assert "Paste a new one" in tray.notified("no longer works")
+    tray.screenshot("state-invalid")
+
+    # Quit: exit 0, the clipboard no longer holds our token, no process of ours left behind.
+    tray.put_on_clipboard(tray.stored_token())
+    tray.menu("Up", "Return")  # the last item: Quit
+    assert tray.process is not None
+    assert tray.process.wait(15) == 0, tray.output()
+    assert "Traceback" not in tray.output()
+    children = subprocess.run(
+        ["pgrep", "-P", str(tray.process.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert children == []
+
+
+def test_the_menu_opens_on_a_missing_token_and_says_what_to_do(tray: TrayDriver) -> None:
+    tray.start()
+    assert _close(tray.badge_colour(), icon.GREY, 30)
+    tray.screenshot("state-missing")
+    tray.menu()
+    tray.screenshot("menu-missing")
+    tray.tool("xdotool", "key", "Escape")
+    tray.menu("Down", "Down", "Down", "Return")  # Paste new token (Copy is disabled), Refresh (disabled)...
+    # ...with "How to get a token" as the fourth sensitive item: Paste, Open chat.qwen.ai, How to.
+    text = tray.notified("How to get a token")
+    assert "copy(localStorage.getItem('token'))" in text
+    assert tray.process is not None
+    tray.process.send_signal(signal.SIGTERM)
+    assert tray.process.wait(15) in (0, -signal.SIGTERM)
+
+
+def test_no_tray_says_why_within_seconds_and_exits_1(virtual_desktop: Desktop, tmp_path: Path) -> None:
+    """A display with no tray host (trayer is not running on this one)."""
+    with desktop.Xvfb(workdir=tmp_path) as bare_screen, QwenSimulator() as server:
+        driver = TrayDriver(virtual_desktop, server, tmp_path)
+        driver.env["DISPLAY"] = bare_screen.display
+        started = time.monotonic()
+        result = driver.run("tray", "--wait-for-tray", "1")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "No system tray was found" in result.stderr
+    assert "qwen-tray daemon" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert elapsed < 10
+
+
+def test_no_display_at_all_says_use_the_daemon(virtual_desktop: Desktop, tmp_path: Path) -> None:
+    with QwenSimulator() as server:
+        driver = TrayDriver(virtual_desktop, server, tmp_path)
+        del driver.env["DISPLAY"]
+        result = driver.run("tray", "--wait-for-tray", "0")
+    assert result.returncode == 1
+    assert "No graphical display" in result.stderr
+    assert "qwen-tray daemon" in result.stderr
+
+
+def test_a_second_tray_says_one_is_running(tray: TrayDriver) -> None:
+    tray.start()
+    second = tray.run("tray")
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+    assert tray.process is not None
+    assert tray.process.poll() is None

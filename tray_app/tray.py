@@ -1,0 +1,379 @@
+"""The tray icon: a thin view over the engine.
+
+Threads: pystray's ``run()`` owns the main thread (macOS requires it); the refresher has its own; menu
+actions go to one worker thread so the UI never waits on the network, the keyring or the clipboard.
+Every change to the icon, title and menu goes through :meth:`TrayApp._apply`, run on the icon's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from tray_app.clipboard import read_clipboard, write_clipboard
+from tray_app.config import Settings, save_setting
+from tray_app.engine import EngineEvent, Status, TokenService
+from tray_app.errors import QwenTrayError
+from tray_app.icon import IconFace, icon_face, render_icon
+from tray_app.notify import FallbackNotifier
+from tray_app.paths import AppPaths
+from tray_app.refresher import Refresher
+from tray_app.store import CURRENT
+from tray_app.tray_backend import NO_TRAY_HELP, BackendChoice
+from tray_app.view import (
+    APP_TITLE,
+    HOW_TO_GET_A_TOKEN,
+    MenuEntry,
+    NoticePolicy,
+    menu_entries,
+    tray_title,
+)
+
+log = logging.getLogger(__name__)
+
+ICON_SIZE = 64
+#: How long the icon may take to appear in the tray before we say why not and exit.
+DOCK_TIMEOUT = 10.0
+DEFAULT_CLEAR_AFTER = 30
+
+
+class TrayApp:
+    """Owns the pystray icon; subscribes to the engine; hands slow work to a worker."""
+
+    def __init__(
+        self,
+        *,
+        service: TokenService,
+        refresher: Refresher,
+        notifier: FallbackNotifier,
+        paths: AppPaths,
+        pystray: Any,
+        backend: BackendChoice,
+        dock_timeout: float = DOCK_TIMEOUT,
+    ) -> None:
+        self.service = service
+        self.refresher = refresher
+        self.notifier = notifier
+        self.paths = paths
+        self._pystray = pystray
+        self._backend = backend
+        self._dock_timeout = dock_timeout
+        self._lock = threading.Lock()  # guards _status and _settings, written by the engine's threads
+        self._status: Status = service.status()
+        self._settings: Settings = service.settings
+        self._notices = NoticePolicy()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwen-tray-action")
+        self._copied: str | None = None  # the token we put on the clipboard, to clear it only if still ours
+        self._clear_timer: threading.Timer | None = None
+        self._shown: tuple[IconFace, str, tuple[MenuEntry, ...]] | None = None
+        self.exit_code = 0
+        self.icon = self._make_icon()
+        service.subscribe(self._on_event)
+
+    # -- the view ------------------------------------------------------------------------------------
+
+    def _make_icon(self) -> Any:
+        status, settings = self._status, self._settings
+        face = _face(status)
+        entries = menu_entries(status, settings)
+        icon_class = self._pystray.Icon
+        if self._backend.name == "xorg":
+            icon_class = fixed_xorg_icon_class()
+        icon = icon_class(
+            "qwen-tray", icon=render_icon(face, ICON_SIZE), title=tray_title(status), menu=self._menu(entries)
+        )
+        self._shown = (face, tray_title(status), entries)
+        return icon
+
+    def _apply(self) -> None:
+        """The one place the icon, its title and its menu change. Runs on the icon's thread; redraws
+        only what changed."""
+        with self._lock:
+            status, settings = self._status, self._settings
+        face, title, entries = _face(status), tray_title(status), menu_entries(status, settings)
+        shown_face, shown_title, shown_entries = self._shown or (None, None, None)
+        if face != shown_face:
+            self.icon.icon = render_icon(face, ICON_SIZE)
+        if title != shown_title:
+            self.icon.title = title
+        if entries != shown_entries:
+            self.icon.menu = self._menu(entries)
+        self._shown = (face, title, entries)
+
+    def _request_apply(self) -> None:
+        self._on_ui_thread(self._apply)
+
+    def _on_ui_thread(self, call: Callable[[], None]) -> None:
+        """Run ``call`` on the thread that owns the icon (pystray issue #60: touching the icon from
+        another thread crashes on macOS and Windows)."""
+        name = self._backend.name
+        if name in ("gtk", "appindicator"):
+            from gi.repository import GLib
+
+            def once() -> bool:
+                call()
+                return False
+
+            GLib.idle_add(once)
+        elif name == "darwin":
+            from PyObjCTools import AppHelper
+
+            AppHelper.callAfter(call)
+        else:
+            # xorg: pystray forwards each change to its own thread. win32: pystray posts its changes to
+            # the window's message queue. dummy: nothing to protect.
+            call()
+
+    def _menu(self, entries: tuple[MenuEntry, ...]) -> Any:
+        pystray = self._pystray
+        items = []
+        for entry in entries:
+            if entry.is_separator:
+                items.append(pystray.Menu.SEPARATOR)
+                continue
+            items.append(
+                pystray.MenuItem(
+                    entry.label,
+                    self._action(entry.action) if entry.action else None,
+                    enabled=entry.enabled,
+                    default=entry.default,
+                    checked=(lambda _item, value=entry.checked: value) if entry.checked is not None else None,
+                )
+            )
+        return pystray.Menu(*items)
+
+    # -- events from the engine (refresher or worker thread) -----------------------------------------
+
+    def _on_event(self, event: EngineEvent) -> None:
+        with self._lock:
+            self._status = event.status
+            notify_after_refresh = self._settings.notify_after_refresh
+        notice = self._notices.notice_for(event, now=self.service.clock(), notify_after_refresh=notify_after_refresh)
+        if notice is not None:
+            self._worker.submit(self.notifier.notify, notice.title, notice.body, urgent=notice.urgent)
+        self._request_apply()
+
+    # -- menu actions: each returns at once; the work runs on the worker -----------------------------
+
+    def _action(self, name: str) -> Callable[..., None]:
+        handlers: dict[str, Callable[[], None]] = {
+            "copy": self.copy_token,
+            "paste": self.paste_token,
+            "refresh": self.refresher.refresh_now,
+            "open_site": self.open_site,
+            "how_to": lambda: self._tell("How to get a token", HOW_TO_GET_A_TOKEN),
+            "toggle_notify": self.toggle_notify,
+            "toggle_clear_clipboard": self.toggle_clear_clipboard,
+            "open_logs": self.open_logs,
+            "quit": self.quit,
+        }
+        handler = handlers[name]
+
+        def on_click(*_args: object) -> None:
+            if name in ("refresh", "quit"):
+                handler()  # both return at once by themselves
+            else:
+                self._worker.submit(self._guarded, name, handler)
+
+        return on_click
+
+    def _guarded(self, name: str, handler: Callable[[], None]) -> None:
+        """Run a menu action on the worker; our errors become a notification, nothing is lost silently."""
+        try:
+            handler()
+        except QwenTrayError as exc:
+            log.warning("%s failed: %s", name, exc)
+            self._tell(_ACTION_FAILED.get(name, "Qwen token"), exc.message)
+        except Exception:
+            log.exception("The %s action failed unexpectedly.", name)
+            self._tell("Qwen token", f"Something went wrong ({name}); see the log: {self.paths.log_file}")
+
+    def _tell(self, title: str, body: str, *, urgent: bool = False) -> None:
+        self.notifier.notify(title, body, urgent=urgent)
+
+    def copy_token(self) -> None:
+        token = self.service.store.get(CURRENT)
+        if token is None:
+            self._tell("No token to copy", "Paste a token first. " + HOW_TO_GET_A_TOKEN)
+            return
+        write_clipboard(token)
+        with self._lock:
+            clear_after = self._settings.clear_clipboard_after
+        self._copied = token
+        self._schedule_clear(clear_after)
+        then = f" It will be cleared from the clipboard in {clear_after} s." if clear_after else ""
+        self._tell("Qwen token copied", "The token is on the clipboard." + then)
+
+    def paste_token(self) -> None:
+        """Take a token from the clipboard. Success shows through the engine's token_set event."""
+        self.service.set_token(read_clipboard())
+
+    def open_site(self) -> None:
+        webbrowser.open(self.service.settings.base_url)
+
+    def open_logs(self) -> None:
+        folder = self.paths.log_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        if sys.platform == "win32":
+            os.startfile(folder)  # type: ignore[attr-defined]  # noqa: S606 - a folder we own
+        else:
+            opener = "open" if sys.platform == "darwin" else "xdg-open"
+            try:
+                subprocess.Popen([opener, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            except OSError as exc:
+                raise QwenTrayError(f"Cannot open {folder} ({opener}: {exc.strerror}).") from exc
+
+    def toggle_notify(self) -> None:
+        with self._lock:
+            value = not self._settings.notify_after_refresh
+        save_setting(self.paths.config_file, "notify_after_refresh", value)
+        with self._lock:
+            self._settings = replace(self._settings, notify_after_refresh=value)
+        self._request_apply()
+
+    def toggle_clear_clipboard(self) -> None:
+        with self._lock:
+            value = 0 if self._settings.clear_clipboard_after else DEFAULT_CLEAR_AFTER
+        save_setting(self.paths.config_file, "clear_clipboard_after", value)
+        with self._lock:
+            self._settings = replace(self._settings, clear_clipboard_after=value)
+        if value == 0 and self._clear_timer is not None:
+            self._clear_timer.cancel()
+        self._request_apply()
+
+    # -- the clipboard -------------------------------------------------------------------------------
+
+    def _schedule_clear(self, seconds: int) -> None:
+        if self._clear_timer is not None:
+            self._clear_timer.cancel()
+        if seconds <= 0:
+            return
+        timer = threading.Timer(seconds, lambda: self._worker.submit(self._clear_clipboard_if_ours))
+        timer.name = "qwen-tray-clipboard"
+        timer.daemon = True
+        timer.start()
+        self._clear_timer = timer
+
+    def _clear_clipboard_if_ours(self) -> None:
+        """Clear the clipboard only if it still holds the token we copied (not something copied since)."""
+        if self._copied is None:
+            return
+        try:
+            if read_clipboard() == self._copied:
+                write_clipboard("")
+                log.info("Cleared the token from the clipboard.")
+        except QwenTrayError as exc:
+            log.warning("Could not clear the clipboard: %s", exc)
+        self._copied = None
+
+    # -- life cycle ----------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Show the icon and run until Quit; returns the exit code."""
+        self.icon.run(setup=self._setup)
+        return self.exit_code
+
+    def _setup(self, icon: Any) -> None:
+        """Runs on pystray's setup thread once the icon exists."""
+        icon.visible = True
+        if not self._wait_until_docked():
+            message = f"The icon did not appear in a system tray within {self._dock_timeout:g} s. {NO_TRAY_HELP}"
+            log.error("%s", message)
+            print(f"qwen-tray: {message}", file=sys.stderr)  # noqa: T201 - the user started us from a shell
+            self.exit_code = 1
+            self._on_ui_thread(icon.stop)
+            return
+        log.info("Tray icon shown (%s backend).", self._backend.name)
+        self.refresher.start()
+
+    def _wait_until_docked(self) -> bool:
+        deadline = threading.Event()
+        for _ in range(int(self._dock_timeout * 10)):
+            docked = self._docked()
+            if docked is not False:
+                return True
+            deadline.wait(0.1)
+        return False
+
+    def _docked(self) -> bool | None:
+        """Whether the icon is in a tray now; None where the backend cannot tell (then we trust it)."""
+        name = self._backend.name
+        if name == "gtk":
+            answer: list[bool] = []
+            ready = threading.Event()
+
+            def ask() -> None:
+                answer.append(bool(self.icon._status_icon.is_embedded()))
+                ready.set()
+
+            self._on_ui_thread(ask)
+            return ready.wait(1.0) and answer[0]
+        if name == "xorg":
+            return self.icon._systray_manager is not None
+        return None
+
+    def quit(self) -> None:
+        """Stop the refresher, clear the clipboard if it still holds our token, and end the icon's loop."""
+        log.info("Quitting.")
+        self.refresher.stop(timeout=5)
+        if self._clear_timer is not None:
+            self._clear_timer.cancel()
+        with self._lock:
+            clearing = self._settings.clear_clipboard_after > 0
+        if clearing:
+            self._worker.submit(self._clear_clipboard_if_ours)
+        self._worker.shutdown(wait=True)
+        self.icon.stop()
+
+
+_ACTION_FAILED = {
+    "copy": "Could not copy the token",
+    "paste": "Token not accepted; nothing changed",
+    "open_site": "Could not open chat.qwen.ai",
+    "open_logs": "Could not open the log folder",
+    "toggle_notify": "Could not save the setting",
+    "toggle_clear_clipboard": "Could not save the setting",
+}
+
+
+def _face(status: Status) -> IconFace:
+    left = None if status.claims is None else status.claims.expires_at - status.now
+    return icon_face(status.state, left)
+
+
+def fixed_xorg_icon_class() -> type:
+    """pystray 0.19.5's xorg Icon with its two bugs fixed.
+
+    - Its window never selects ButtonPressMask, so clicks never arrive (upstream issue #151).
+    - It sends the dock request twice (from show and from the first icon update), and about 2 % of
+      icons then never dock. We dock once, and again only if the tray goes away.
+    """
+    import Xlib.X
+    from pystray import _xorg
+
+    class FixedXorgIcon(_xorg.Icon):  # type: ignore[misc]
+        def _create_window(self) -> Any:
+            window = super()._create_window()
+            window.change_attributes(
+                event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask
+            )
+            return window
+
+        def _assert_docked(self) -> None:
+            if self._systray_manager is None:
+                self._dock_window()
+            if not self._systray_manager:
+                raise AssertionError("no system tray to dock in")
+
+    return FixedXorgIcon
+
+
+__all__ = ["APP_TITLE", "TrayApp", "fixed_xorg_icon_class"]
