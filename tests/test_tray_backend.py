@@ -1,0 +1,127 @@
+"""Choosing the pystray backend on purpose: a pure table, the bounded wait at login, and real probes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests import desktop
+from tray_app.tray_backend import (
+    BackendChoice,
+    DesktopProbe,
+    choose_backend,
+    probe_desktop,
+    wait_for_tray,
+)
+
+LINUX = DesktopProbe(platform="linux", display=True, gtk=True, appindicator=True, session_bus=True)
+
+
+@pytest.mark.parametrize(
+    ("probe", "backend"),
+    [
+        (DesktopProbe(platform="linux", requested="xorg"), "xorg"),
+        (DesktopProbe(platform="darwin"), "darwin"),
+        (DesktopProbe(platform="win32"), "win32"),
+        (DesktopProbe(**{**LINUX.__dict__, "sni_watcher": True}), "appindicator"),
+        (DesktopProbe(**{**LINUX.__dict__, "sni_watcher": True, "xembed_tray": True}), "appindicator"),
+        (DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True}), "gtk"),
+        (DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True, "appindicator": False}), "gtk"),
+        # Without a session bus gtk and appindicator hang for ever: the xorg backend instead.
+        (DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True, "session_bus": False}), "xorg"),
+        (DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True, "gtk": False}), "xorg"),
+    ],
+    ids=[
+        "user-override",
+        "macos",
+        "windows",
+        "sni-host",
+        "sni-preferred-over-xembed",
+        "xembed-tray",
+        "xembed-without-appindicator-typelib",
+        "no-session-bus",
+        "no-pygobject",
+    ],
+)
+def test_the_backend_for_each_desktop(probe: DesktopProbe, backend: str) -> None:
+    choice = choose_backend(probe)
+    assert (choice.name, choice.problem) == (backend, None)
+
+
+def test_xorg_says_what_it_gives_up() -> None:
+    choice = choose_backend(DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True, "gtk": False}))
+    assert choice.note is not None
+    assert "no menu" in choice.note
+
+
+@pytest.mark.parametrize(
+    ("probe", "words", "may_appear"),
+    [
+        (DesktopProbe(platform="linux"), ["No graphical display", "qwen-tray daemon"], False),
+        (LINUX, ["No system tray", "AppIndicator", "qwen-tray daemon"], True),
+        (DesktopProbe(**{**LINUX.__dict__, "sni_watcher": True, "appindicator": False}), ["ayatana"], False),
+    ],
+    ids=["no-display", "no-tray-host", "sni-without-typelib"],
+)
+def test_no_backend_says_why(probe: DesktopProbe, words: list[str], may_appear: bool) -> None:
+    choice = choose_backend(probe)
+    assert choice.name is None
+    assert choice.problem is not None
+    for word in words:
+        assert word in choice.problem
+    assert choice.may_appear is may_appear
+
+
+def test_wait_for_tray_looks_again_until_the_panel_appears() -> None:
+    probes = iter([LINUX, LINUX, DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True})])
+    waits: list[float] = []
+    choice = wait_for_tray(lambda: next(probes), lambda s: waits.append(s) or False, seconds=30)
+    assert choice == BackendChoice("gtk")
+    assert waits == [1.0, 1.0]
+
+
+def test_wait_for_tray_gives_up_after_its_time() -> None:
+    waits: list[float] = []
+    choice = wait_for_tray(lambda: LINUX, lambda s: waits.append(s) or False, seconds=3)
+    assert choice.name is None
+    assert len(waits) == 3
+
+
+def test_wait_for_tray_does_not_wait_for_what_cannot_appear() -> None:
+    waits: list[float] = []
+    choice = wait_for_tray(lambda: DesktopProbe(platform="linux"), lambda s: waits.append(s) or False, seconds=30)
+    assert choice.name is None
+    assert waits == []
+
+
+def test_the_probe_sees_a_real_desktop(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Xvfb with trayer, on a private D-Bus: an X11 tray, a bus, and GTK from PyGObject."""
+    desktop.require(desktop.Xvfb, desktop.SessionBus, desktop.Trayer)
+    with desktop.Xvfb(workdir=tmp_path) as screen, desktop.SessionBus(tmp_path) as bus:  # type: ignore[arg-type]
+        desktop.apply_env(monkeypatch, bus, screen)
+        monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
+        before = probe_desktop()
+        with desktop.Trayer(screen, tmp_path):  # type: ignore[arg-type]
+            after = probe_desktop()
+    assert (before.display, before.session_bus, before.xembed_tray, before.sni_watcher) == (True, True, False, False)
+    assert after.xembed_tray is True
+    assert after.gtk is True, "PyGObject with GTK 3 is part of the test install"
+    assert choose_backend(after).name == "gtk"
+
+
+def test_pystray_is_never_imported_blind(tmp_path: object) -> None:
+    """`import pystray` with no display raises Xlib's DisplayNameError; our CLI must say it in one line."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "tray_app", "tray", "--wait-for-tray", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "No graphical display" in result.stderr

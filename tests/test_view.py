@@ -1,0 +1,194 @@
+"""What the tray shows, without a display: the title, the menu built from state, the notification policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import NOW
+from tray_app.config import Settings
+from tray_app.engine import EngineEvent, Status
+from tray_app.errors import BlockedError, InvalidTokenError, NetworkError, QwenTrayError
+from tray_app.policy import DAY, TokenState
+from tray_app.state import LastError, State
+from tray_app.token import TokenClaims
+from tray_app.view import MenuEntry, NoticePolicy, menu_entries, tray_title
+
+ALICE = State(email="alice@example.com", name="Alice")
+
+
+def status(state: TokenState, days_left: float | None = 4.2, record: State = ALICE) -> Status:
+    claims = None if days_left is None else TokenClaims("t", int(NOW + days_left * DAY), "u-1234567890")
+    due = None if claims is None else claims.expires_at - 3 * DAY
+    return Status(state=state, claims=claims, record=record, now=NOW, due_at=due)
+
+
+def enabled_actions(entries: tuple[MenuEntry, ...]) -> list[str]:
+    return [entry.action for entry in entries if entry.action and entry.enabled]
+
+
+@pytest.mark.parametrize(
+    ("state", "days_left", "expected"),
+    [
+        (TokenState.OK, 4.2, ["alice@example.com", "4 d 4 h left", "until"]),
+        (TokenState.EXPIRING, 0.5, ["alice@example.com", "12 h 0 min left"]),
+        (TokenState.BLOCKED, 2, ["2 d 0 h left", "open chat.qwen.ai in a browser"]),
+        (TokenState.INVALID, 3, ["rejected", "paste a new token"]),
+        (TokenState.EXPIRED, -1, ["expired", "paste a new token"]),
+        (TokenState.MISSING, None, ["none stored", "Paste new token"]),
+    ],
+)
+def test_the_title_says_who_how_long_or_what_to_do(
+    state: TokenState, days_left: float | None, expected: list[str]
+) -> None:
+    title = tray_title(status(state, days_left))
+    assert title.startswith("Qwen token · ")
+    for words in expected:
+        assert words in title
+
+
+def test_the_title_falls_back_to_the_account_id_without_an_email() -> None:
+    assert "account u-123456" in tray_title(status(TokenState.OK, record=State()))
+
+
+def test_the_menu_for_a_good_token() -> None:
+    entries = menu_entries(status(TokenState.OK), Settings())
+    header = entries[0]
+    assert (header.enabled, header.action) == (False, None)
+    assert "alice@example.com" in header.label
+    assert enabled_actions(entries) == [
+        "copy",
+        "paste",
+        "refresh",
+        "open_site",
+        "how_to",
+        "toggle_notify",
+        "toggle_clear_clipboard",
+        "open_logs",
+        "quit",
+    ]
+    defaults = [entry.action for entry in entries if entry.default]
+    assert defaults == ["copy"]  # what a left click does where the tray has a default action
+    assert entries[-1].action == "quit"
+
+
+@pytest.mark.parametrize(
+    ("state", "days_left", "copy", "refresh"),
+    [
+        (TokenState.MISSING, None, False, False),
+        (TokenState.INVALID, 3, True, False),
+        (TokenState.EXPIRED, -1, True, False),
+        (TokenState.BLOCKED, 2, True, True),
+        (TokenState.EXPIRING, 1, True, True),
+    ],
+)
+def test_copy_and_refresh_are_offered_only_when_they_can_work(
+    state: TokenState, days_left: float | None, copy: bool, refresh: bool
+) -> None:
+    actions = enabled_actions(menu_entries(status(state, days_left), Settings()))
+    assert ("copy" in actions) is copy
+    assert ("refresh" in actions) is refresh
+    assert "paste" in actions  # always: it is how a dead token is replaced
+
+
+def test_the_toggles_show_the_settings() -> None:
+    on = {e.action: e for e in menu_entries(status(TokenState.OK), Settings())}
+    off = {
+        e.action: e
+        for e in menu_entries(status(TokenState.OK), Settings(notify_after_refresh=False, clear_clipboard_after=0))
+    }
+    assert (on["toggle_notify"].checked, off["toggle_notify"].checked) == (True, False)
+    assert (on["toggle_clear_clipboard"].checked, off["toggle_clear_clipboard"].checked) == (True, False)
+    assert "30 s" in on["toggle_clear_clipboard"].label
+
+
+# -- notifications -------------------------------------------------------------------------------------
+
+
+def event(
+    kind: str, state: TokenState = TokenState.OK, error: QwenTrayError | None = None, **kw: object
+) -> EngineEvent:
+    return EngineEvent(kind, status(state, **kw), error)  # type: ignore[arg-type]
+
+
+def test_good_news_is_notified_unless_switched_off() -> None:
+    policy = NoticePolicy()
+    refreshed = policy.notice_for(event("refreshed"), now=NOW, notify_after_refresh=True)
+    assert refreshed is not None
+    assert "refreshed" in refreshed.title
+    assert "alice@example.com" in refreshed.body
+    assert policy.notice_for(event("refreshed"), now=NOW + 1, notify_after_refresh=True) is not None
+    assert policy.notice_for(event("refreshed"), now=NOW + 2, notify_after_refresh=False) is None
+    accepted = policy.notice_for(event("token_set"), now=NOW, notify_after_refresh=False)
+    assert accepted is not None
+    assert "accepted" in accepted.title
+
+
+def test_a_rejected_token_is_urgent_and_says_how_to_paste_a_new_one() -> None:
+    notice = NoticePolicy().notice_for(
+        event("refresh_failed", TokenState.INVALID, InvalidTokenError("chat.qwen.ai rejected the token (HTTP 401).")),
+        now=NOW,
+        notify_after_refresh=True,
+    )
+    assert notice is not None
+    assert notice.urgent
+    assert "copy(localStorage.getItem('token'))" in notice.body
+    assert "HTTP 401" in notice.body
+
+
+def test_the_same_trouble_is_not_repeated_within_the_quiet_period() -> None:
+    policy = NoticePolicy(quiet_period=6 * 3600)
+    failure = event("refresh_failed", TokenState.EXPIRING, NetworkError("Cannot reach chat.qwen.ai."), days_left=2)
+    assert policy.notice_for(failure, now=NOW, notify_after_refresh=True) is not None
+    assert policy.notice_for(failure, now=NOW + 60, notify_after_refresh=True) is None
+    assert policy.notice_for(failure, now=NOW + 5 * 3600, notify_after_refresh=True) is None
+    # Another kind of trouble is news.
+    blocked = event("refresh_failed", TokenState.BLOCKED, BlockedError("captcha"), days_left=2)
+    assert policy.notice_for(blocked, now=NOW + 61, notify_after_refresh=True) is not None
+    # After the quiet period the same trouble is told again.
+    assert policy.notice_for(failure, now=NOW + 6 * 3600 + 1, notify_after_refresh=True) is not None
+
+
+def test_a_success_ends_the_quiet_period() -> None:
+    policy = NoticePolicy()
+    failure = event("refresh_failed", TokenState.EXPIRING, NetworkError("down"), days_left=2)
+    assert policy.notice_for(failure, now=NOW, notify_after_refresh=True) is not None
+    policy.notice_for(event("refreshed"), now=NOW + 10, notify_after_refresh=False)
+    assert policy.notice_for(failure, now=NOW + 20, notify_after_refresh=True) is not None
+
+
+def test_expiry_is_notified_once_through_either_path() -> None:
+    policy = NoticePolicy()
+    expired = policy.notice_for(
+        event("state_changed", TokenState.EXPIRED, days_left=-0.01), now=NOW, notify_after_refresh=True
+    )
+    assert expired is not None
+    assert expired.urgent
+    rejected = event("refresh_failed", TokenState.INVALID, InvalidTokenError("401"), days_left=-0.01)
+    assert policy.notice_for(rejected, now=NOW + 5, notify_after_refresh=True) is None  # same news: dead token
+
+
+def test_a_token_about_to_expire_without_a_refresh_warns_before_expiry() -> None:
+    policy = NoticePolicy()
+    stuck = State(email="a@b.c", last_error=LastError("blocked", "captcha", NOW - 60))
+    warning = policy.notice_for(
+        event("checked", TokenState.BLOCKED, days_left=0.4, record=stuck), now=NOW, notify_after_refresh=True
+    )
+    assert warning is not None
+    assert "expires soon" in warning.title
+    assert "blocked" in warning.body
+    fine = event("checked", TokenState.OK, days_left=5)
+    assert policy.notice_for(fine, now=NOW, notify_after_refresh=True) is None
+    healthy_but_close = event("checked", TokenState.EXPIRING, days_left=0.4)  # no failure yet: it will refresh
+    assert policy.notice_for(healthy_but_close, now=NOW, notify_after_refresh=True) is None
+
+
+def test_no_notice_ever_contains_the_token() -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6ImEiLCJleHAiOjE4MDAwMDAwMDB9.c2lnbmF0dXJlLWFhYWFh"
+    record = State(email="a@b.c", last_error=LastError("network", "x", NOW))
+    claims = TokenClaims(token, int(NOW + 0.5 * DAY), "a")
+    for kind, state in [("refreshed", TokenState.OK), ("token_set", TokenState.OK), ("checked", TokenState.EXPIRING)]:
+        notice = NoticePolicy().notice_for(
+            EngineEvent(kind, Status(state, claims, record, NOW, None)), now=NOW, notify_after_refresh=True
+        )
+        assert notice is not None
+        assert token not in notice.title + notice.body
