@@ -24,21 +24,16 @@ is not part of :mod:`tray_app.errors`' tree.
 from __future__ import annotations
 
 import html
-import itertools
 import logging
-import os
 import re
-import socket
 import struct
 import subprocess
 import sys
 import threading
-import time
-from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
+from tray_app.dbus import NO_SESSION_BUS, BusConversation, session_bus_address
 from tray_app.token import redact
 
 log = logging.getLogger(__name__)
@@ -116,103 +111,6 @@ def _stderr_reason(stderr: str) -> str:
 # -- freedesktop: D-Bus ----------------------------------------------------------------------------------
 
 
-def session_bus_address() -> str:
-    """The session bus address: ``$DBUS_SESSION_BUS_ADDRESS``, else systemd's ``$XDG_RUNTIME_DIR/bus``."""
-    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS", "").strip()
-    if address:
-        return address
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
-    if runtime_dir and Path(runtime_dir, "bus").exists():
-        return f"unix:path={Path(runtime_dir, 'bus')}"
-    raise NotifyError("no session bus: DBUS_SESSION_BUS_ADDRESS is not set")
-
-
-class _BusConversation:
-    """One short blocking D-Bus connection in which every step shares a single deadline.
-
-    jeepney's own blocking connection sends ``Hello`` without a timeout, so this drives jeepney's
-    sans-I/O pieces (Authenticator, Parser, Message) over a plain socket that is always closed.
-    """
-
-    def __init__(self, address: str, timeout: float) -> None:
-        from jeepney import Parser
-        from jeepney.bus import get_bus
-
-        self._deadline = time.monotonic() + timeout
-        self._timeout = timeout
-        self._parser = Parser()
-        self._inbox: deque[Any] = deque()
-        self._serials = itertools.count(1)
-        target = get_bus(address)  # RuntimeError for transports other than unix:
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self._sock.settimeout(self._remaining())
-            self._sock.connect(target)
-            self._authenticate()
-            self.call(_bus_message("Hello"))
-        except BaseException:
-            self._sock.close()
-            raise
-
-    def __enter__(self) -> _BusConversation:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._sock.close()
-
-    def _remaining(self) -> float:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"no answer on the session bus within {self._timeout:g} s")
-        return left
-
-    def _send(self, data: bytes) -> None:
-        self._sock.settimeout(self._remaining())
-        self._sock.sendall(data)
-
-    def _receive(self) -> bytes:
-        self._sock.settimeout(self._remaining())
-        try:
-            data = self._sock.recv(65536)
-        except TimeoutError:
-            raise TimeoutError(f"no answer on the session bus within {self._timeout:g} s") from None
-        if not data:
-            raise ConnectionResetError("the session bus closed the connection")
-        return data
-
-    def _authenticate(self) -> None:
-        from jeepney.auth import BEGIN, Authenticator
-
-        scm_creds = getattr(socket, "SCM_CREDS", None)  # BSD: credentials go as ancillary data
-        authenticator = Authenticator(inc_null_byte=scm_creds is None)
-        if scm_creds is not None:
-            self._sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, scm_creds, bytes(512))])
-        for line in authenticator:
-            self._send(line)
-            authenticator.feed(self._receive())
-        self._send(BEGIN)
-
-    def call(self, message: Any) -> Any:
-        """Send a method call; return its reply (a jeepney Message, possibly an error) within the deadline."""
-        from jeepney import HeaderFields
-
-        serial = next(self._serials)
-        self._send(message.serialise(serial=serial))
-        while True:
-            while self._inbox:
-                reply = self._inbox.popleft()
-                if reply.header.fields.get(HeaderFields.reply_serial) == serial:
-                    return reply
-            self._inbox.extend(self._parser.feed(self._receive()))
-
-
-def _bus_message(method: str) -> Any:
-    from jeepney import new_method_call
-    from jeepney.bus_messages import message_bus
-
-    return new_method_call(message_bus, method)
-
-
 def _notifications_call(method: str, signature: str | None = None, body: tuple[Any, ...] = ()) -> Any:
     from jeepney import DBusAddress, new_method_call
 
@@ -265,9 +163,11 @@ class DbusNotifier:
         except ImportError as exc:
             raise NotifyError("the jeepney package is not installed") from exc
         address = self.bus_address or session_bus_address()
+        if address is None:
+            raise NotifyError(NO_SESSION_BUS)
         with self._lock:
             try:
-                with _BusConversation(address, self.call_timeout) as bus:
+                with BusConversation(address, self.call_timeout) as bus:
                     self._send(bus, title, body, urgent=urgent)
             except NotifyError:
                 raise
@@ -276,7 +176,7 @@ class DbusNotifier:
                 # AuthenticationError and malformed messages; RuntimeError: an address jeepney cannot connect to.
                 raise NotifyError(clean_text(f"{type(exc).__name__}: {exc}", 200)) from exc
 
-    def _send(self, bus: _BusConversation, title: str, body: str, *, urgent: bool) -> None:
+    def _send(self, bus: BusConversation, title: str, body: str, *, urgent: bool) -> None:
         from jeepney import HeaderFields
 
         capabilities_reply = bus.call(_notifications_call("GetCapabilities"))
@@ -502,5 +402,4 @@ __all__ = [
     "PlyerNotifier",
     "clean_text",
     "default_notifier",
-    "session_bus_address",
 ]

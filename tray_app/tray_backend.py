@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -117,19 +118,18 @@ def _gi_has(namespace: str, version: str) -> bool:
 
 
 def _session_bus_state() -> tuple[bool, bool]:
-    """(the session bus answers, a StatusNotifierItem watcher is on it), each call bounded."""
-    try:
-        from jeepney.bus_messages import message_bus
-        from jeepney.io.blocking import open_dbus_connection
-    except ImportError:
+    """(the session bus answers, a StatusNotifierItem watcher is on it), within two seconds."""
+    from tray_app.dbus import BusConversation, session_bus_address
+
+    address = session_bus_address()
+    if address is None:
         return False, False
     try:
-        with open_dbus_connection(bus="SESSION") as connection:
-            reply = connection.send_and_get_reply(message_bus.NameHasOwner(SNI_WATCHER), timeout=2)
-    except (OSError, KeyError, ValueError, TimeoutError) as exc:
+        with BusConversation(address, timeout=2.0) as bus:
+            return True, bus.name_has_owner(SNI_WATCHER)
+    except (ImportError, OSError, ValueError, RuntimeError, struct.error) as exc:
         log.debug("No usable session D-Bus: %s", exc)
         return False, False
-    return True, bool(reply.body and reply.body[0])
 
 
 def _xembed_tray_owned() -> bool:
