@@ -275,12 +275,15 @@ def test_the_whole_flow_a_person_goes_through(tray: TrayDriver) -> None:
     assert "Paste a new one" in tray.notified("no longer works")
     tray.screenshot("state-invalid")
 
-    # Quit: exit 0, the clipboard no longer holds our token, no process of ours left behind.
-    tray.put_on_clipboard(tray.stored_token())
+    # Quit: exit 0, the clipboard no longer holds the token we copied, no process of ours left behind.
+    current = tray.stored_token()
+    tray.click(1)
+    wait_for(lambda: tray.clipboard() == current, "the current token on the clipboard")
     tray.menu("Up", "Return")  # the last item: Quit
     assert tray.process is not None
     assert tray.process.wait(15) == 0, tray.output()
     assert "Traceback" not in tray.output()
+    assert tray.clipboard() != current
     children = subprocess.run(
         ["pgrep", "-P", str(tray.process.pid)], capture_output=True, text=True, check=False
     ).stdout.split()
@@ -354,6 +357,8 @@ def test_the_xorg_backend_docks_and_takes_a_left_click(tray: TrayDriver) -> None
 
 
 DOCK_COUNTER = """
+import os
+
 from PIL import Image
 from tray_app.tray import fixed_xorg_icon_class
 
@@ -370,12 +375,11 @@ class Counting(fixed_xorg_icon_class()):
 def setup(icon):
     icon.visible = True
     icon.icon = Image.new("RGBA", (64, 64), (255, 0, 0, 255))  # an update, as the tray app makes
-    print("docked" if icon._systray_manager else "not docked", flush=True)
-    icon.stop()
+    print("docked" if icon._systray_manager else "not docked", len(requests), flush=True)
+    os._exit(0)  # only docking is under test here
 
 
 Counting("dock-test", icon=Image.new("RGBA", (64, 64), (0, 255, 0, 255))).run(setup=setup)
-print(len(requests))
 """
 
 
@@ -389,3 +393,26 @@ def test_the_fixed_xorg_icon_asks_to_dock_once(virtual_desktop: Desktop, attempt
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["docked", "1"], result.stdout + result.stderr
+
+
+def test_the_clipboard_is_cleared_after_n_seconds_only_if_it_still_holds_the_token(tray: TrayDriver) -> None:
+    account = tray.server.add_account()
+    token = tray.server.issue_token(account, expires_at=days(5))
+    assert tray.run("set-token", input_text=token).returncode == 0
+    config = Path(tray.env["XDG_CONFIG_HOME"]) / "qwen-tray" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("clear_clipboard_after = 1\n")
+    tray.start()
+    tray.click(1)
+    wait_for(lambda: tray.clipboard() == token, "the token on the clipboard")
+    assert "cleared from the clipboard in 1 s" in tray.notified("copied")
+    wait_for(lambda: tray.clipboard() == "", "the clipboard to be cleared", timeout=10)
+    # Copied again, then the person copies something else: that is left alone.
+    tray.click(1)
+    wait_for(lambda: tray.clipboard() == token, "the token on the clipboard again")
+    tray.put_on_clipboard("my own text")
+    time.sleep(2)  # past the 1 s timer: it must not touch what the person copied
+    assert tray.clipboard() == "my own text"
+    assert tray.process is not None
+    tray.process.send_signal(signal.SIGTERM)
+    tray.process.wait(15)

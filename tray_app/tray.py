@@ -355,11 +355,18 @@ def fixed_xorg_icon_class() -> type:
     - Its window never selects ButtonPressMask, so clicks never arrive (upstream issue #151).
     - It sends the dock request twice (from show and from the first icon update), and about 2 % of
       icons then never dock. We dock once, and again only if the tray goes away.
+    - It marks itself ready before it records its event thread, so a change made at once from the setup
+      thread (``stop()`` when docking failed) can wait for ever. We record the thread first.
     """
     import Xlib.X
     from pystray import _xorg
 
     class FixedXorgIcon(_xorg.Icon):  # type: ignore[misc]
+        def _run(self) -> None:
+            self._thread = threading.current_thread()
+            self._mark_ready()
+            self._mainloop()
+
         def _create_window(self) -> Any:
             window = super()._create_window()
             window.change_attributes(
