@@ -67,7 +67,11 @@ def choose_backend(probe: DesktopProbe) -> BackendChoice:
     if probe.platform == "win32":
         return BackendChoice("win32")
     if not probe.display:
-        return BackendChoice(None, problem=f"No graphical display ($DISPLAY is not set). {NO_TRAY_HELP}")
+        return BackendChoice(
+            None,
+            problem="No graphical display ($DISPLAY is not set): the tray needs a desktop session "
+            "(X11, or XWayland under Wayland). On a machine without a desktop, use `qwen-tray daemon`.",
+        )
     gtk_usable = probe.gtk and probe.session_bus
     if probe.sni_watcher and gtk_usable and probe.appindicator:
         return BackendChoice("appindicator")
