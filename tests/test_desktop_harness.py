@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,26 +13,9 @@ import pytest
 
 from tests import desktop
 from tests.desktop import Dunst, GnomeKeyring, SessionBus, Xvfb
+from tests.helpers import run, wait_for
 
 DEADLINE = 5.0
-
-
-def run(argv: list[str], env: dict[str, str], timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=timeout, check=True, stdin=subprocess.DEVNULL
-    )
-
-
-def poll(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Call ``check`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def bounded(fn: Callable[[], Any], timeout: float = DEADLINE) -> Any:
@@ -221,7 +202,7 @@ def test_dunst_receives_notify_send(dunst: Dunst, bus: SessionBus) -> None:
         history = json.loads(run(["dunstctl", "history"], env).stdout)
         return [entry["summary"]["data"] for entry in history["data"][0]]
 
-    assert "desktop harness" in poll(in_history, "the notification in dunst's history")
+    assert "desktop harness" in wait_for(in_history, "the notification in dunst's history")
 
 
 def test_stop_ends_exactly_the_started_processes(tmp_path: Path) -> None:

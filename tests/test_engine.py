@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import FakeClock
-from tray_app.config import Settings
+from tests.helpers import FakeClock, make_service
 from tray_app.engine import EngineEvent, TokenService
 from tray_app.errors import (
     BadResponseError,
@@ -22,8 +21,7 @@ from tray_app.errors import (
 from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
 from tray_app.simulator import Account, Behaviour, QwenSimulator
-from tray_app.state import StateFile
-from tray_app.store import CURRENT, PREVIOUS, FileStore, KeyringStore, replace_token
+from tray_app.store import CURRENT, PREVIOUS, FileStore, replace_token
 
 
 @pytest.fixture
@@ -38,15 +36,7 @@ def events() -> list[EngineEvent]:
 
 @pytest.fixture
 def service(server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, events: list[EngineEvent]) -> TokenService:
-    engine = TokenService(
-        settings=Settings(base_url=server.base_url),
-        store=KeyringStore(),
-        state_file=StateFile(app_paths.state_file),
-        refresh_lock_path=app_paths.refresh_lock,
-        clock=clock,
-        wait=clock.wait,
-        jitter=lambda: 0.5,
-    )
+    engine = make_service(server, clock, app_paths)
     engine.subscribe(events.append)
     return engine
 

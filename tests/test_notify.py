@@ -27,6 +27,7 @@ import pytest
 
 from tests import desktop
 from tests.desktop import Dunst, SessionBus, Xvfb
+from tests.helpers import run, wait_for
 from tray_app import notify
 from tray_app.notify import (
     DbusNotifier,
@@ -58,24 +59,6 @@ DUNSTRC = """\
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
-def run(argv: list[str], env: dict[str, str], timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=timeout, check=True, stdin=subprocess.DEVNULL
-    )
-
-
-def poll(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Call ``check`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
 def history(env: dict[str, str]) -> list[dict[str, Any]]:
     """dunst's closed notifications, newest first, as plain {field: value} dicts."""
     entries = json.loads(run(["dunstctl", "history"], env).stdout)["data"][0]
@@ -88,7 +71,7 @@ def find_in_history(env: dict[str, str], summary: str, *, close_all: bool = True
             run(["dunstctl", "close-all"], env)
         return next((entry for entry in history(env) if entry["summary"] == summary), None)
 
-    result: dict[str, Any] = poll(found, f"{summary!r} in dunst's history")
+    result: dict[str, Any] = wait_for(found, f"{summary!r} in dunst's history")
     return result
 
 
@@ -110,7 +93,7 @@ def monitor(env: dict[str, str], log: Path) -> Iterator[Callable[[], str]]:
         )
         try:
             # It prints NameLost for itself once it has become a monitor.
-            poll(lambda: "member=NameLost" in log.read_text(), "dbus-monitor to start")
+            wait_for(lambda: "member=NameLost" in log.read_text(), "dbus-monitor to start")
             yield log.read_text
         finally:
             proc.terminate()
@@ -199,11 +182,13 @@ def test_second_notification_replaces_the_first(dunst_env: dict[str, str], tmp_p
         notifier.notify("dbus replace 1", "first")
         first_id = notifier.last_id
         notifier.notify("dbus replace 2", "second")
-        sent = poll(lambda: replaces_ids(output()) if len(replaces_ids(output())) == 2 else None, "two Notify calls")
+        sent = wait_for(
+            lambda: replaces_ids(output()) if len(replaces_ids(output())) == 2 else None, "two Notify calls"
+        )
     assert first_id > 0
     assert sent == [0, first_id]
     assert notifier.last_id == first_id  # dunst honoured it: the replacement keeps the id
-    poll(lambda: displayed(dunst_env) == 1, "one notification on screen")
+    wait_for(lambda: displayed(dunst_env) == 1, "one notification on screen")
     assert int(run(["dunstctl", "count", "waiting"], dunst_env).stdout) == 0
     # The replaced notification never closes, so it never reaches the history.
     assert find_in_history(dunst_env, "dbus replace 2")["id"] == first_id
@@ -226,7 +211,7 @@ def test_new_server_instance_gets_no_stale_replaces_id(
             with Dunst(bus, services.xvfb):
                 notifier.notify("second server", "two")
                 notifier.notify("second server again", "three")
-            sent = poll(lambda: replaces_ids(output()) if len(replaces_ids(output())) == 3 else None, "three calls")
+            sent = wait_for(lambda: replaces_ids(output()) if len(replaces_ids(output())) == 3 else None, "three calls")
         assert sent == [0, 0, notifier.last_id]
     finally:
         bus.stop()

@@ -7,27 +7,12 @@ import threading
 
 import pytest
 
-from tests.helpers import FakeClock
-from tray_app.config import Settings
+from tests.helpers import FakeClock, make_service
 from tray_app.engine import EngineEvent, TokenService
 from tray_app.paths import AppPaths
 from tray_app.policy import CHECK_INTERVAL, DAY, TokenState
 from tray_app.refresher import Refresher
 from tray_app.simulator import Account, QwenSimulator
-from tray_app.state import StateFile
-from tray_app.store import KeyringStore
-
-
-def make_service(server: QwenSimulator, clock: FakeClock, paths: AppPaths) -> TokenService:
-    return TokenService(
-        settings=Settings(base_url=server.base_url),
-        store=KeyringStore(),
-        state_file=StateFile(paths.state_file),
-        refresh_lock_path=paths.refresh_lock,
-        clock=clock,
-        wait=clock.wait,
-        jitter=lambda: 0.5,
-    )
 
 
 @pytest.fixture

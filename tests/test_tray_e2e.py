@@ -15,15 +15,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from PIL import Image, ImageGrab
 
 from tests import desktop
+from tests.helpers import wait_for
 from tray_app import icon
 from tray_app.simulator import Account, QwenSimulator
 
@@ -31,19 +32,6 @@ QWEN_TRAY = Path(sys.executable).parent / "qwen-tray"
 #: Read at import: the autouse fixture clears QWEN_TRAY_* variables before each test.
 SCREENSHOTS = os.environ.get("QWEN_TRAY_SCREENSHOTS")
 DEADLINE = 15.0
-_T = TypeVar("_T")
-
-
-def wait_for(check: Callable[[], _T], what: str, timeout: float = DEADLINE, detail: Callable[[], str] = str) -> _T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{detail()}")
-        time.sleep(0.1)
 
 
 @dataclass

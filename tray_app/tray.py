@@ -29,7 +29,6 @@ from tray_app.refresher import Refresher
 from tray_app.store import CURRENT
 from tray_app.tray_backend import NO_TRAY_HELP, BackendChoice
 from tray_app.view import (
-    APP_TITLE,
     HOW_TO_GET_A_TOKEN,
     MenuEntry,
     NoticePolicy,
@@ -350,14 +349,20 @@ def _face(status: Status) -> IconFace:
 
 
 def fixed_xorg_icon_class() -> type:
-    """pystray 0.19.5's xorg Icon with its two bugs fixed.
+    """pystray 0.19.5's xorg Icon with its bugs fixed.
 
     - Its window never selects ButtonPressMask, so clicks never arrive (upstream issue #151).
     - It sends the dock request twice (from show and from the first icon update), and about 2 % of
       icons then never dock. We dock once, and again only if the tray goes away.
     - It marks itself ready before it records its event thread, so a change made at once from the setup
-      thread (``stop()`` when docking failed) can wait for ever. We record the thread first.
+      thread can find no thread to compare with. We record the thread first.
+    - A change from another thread (``visible``, ``icon``, ``title``, ``stop``) wakes the event thread
+      with a message sent on the event thread's own X connection; python-xlib then sometimes leaves
+      both threads waiting for each other (about 1 start in 30 here). We send the wake-up message on a
+      connection of its own, one caller at a time.
     """
+    import Xlib.display
+    import Xlib.protocol.event
     import Xlib.X
     from pystray import _xorg
 
@@ -380,7 +385,33 @@ def fixed_xorg_icon_class() -> type:
             if not self._systray_manager:
                 raise AssertionError("no system tray to dock in")
 
+        def _rewrite_implementation(self, *originals: Callable[[], None]) -> None:
+            super()._rewrite_implementation(*originals)  # the event-thread side: atoms and handlers
+            self._wake_lock = threading.Lock()
+            self._wake_display: Any = None
+            for original in originals:
+                atom = self._display.intern_atom(f"_PYSTRAY_{original.__name__.upper()}")
+                setattr(self, original.__name__, self._dispatcher(original, atom))
+
+        def _dispatcher(self, original: Callable[[], None], atom: int) -> Callable[[], None]:
+            def dispatch() -> None:
+                if threading.current_thread() is getattr(self, "_thread", None):
+                    original()
+                    return
+                with self._wake_lock:
+                    if self._wake_display is None:
+                        self._wake_display = Xlib.display.Display()
+                    display = self._wake_display
+                    window = display.create_resource_object("window", self._window.id)
+                    message = Xlib.protocol.event.ClientMessage(
+                        window=window, client_type=atom, data=(32, (Xlib.X.CurrentTime, 0, 0, 0, 0))
+                    )
+                    window.send_event(message, event_mask=Xlib.X.NoEventMask)
+                    display.flush()
+                    result = self._queue.get()  # the event thread's answer: True, or exc_info
+                if result is not True:
+                    raise result[1].with_traceback(result[2])
+
+            return dispatch
+
     return FixedXorgIcon
-
-
-__all__ = ["APP_TITLE", "TrayApp", "fixed_xorg_icon_class"]
