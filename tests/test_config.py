@@ -14,6 +14,7 @@ from tray_app.config import (
     check_base_url,
     load_settings,
     parse_settings,
+    save_setting,
 )
 from tray_app.errors import ConfigError
 
@@ -304,3 +305,45 @@ def test_load_settings_unreadable_file_is_one_line(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             load_settings(path, {})
         assert str(path) in assert_one_line(caught.value)
+
+
+# -- the tray's toggles write one key, keeping the rest of the file ---------------------------------------
+
+
+def test_save_setting_keeps_comments_and_other_keys(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("# my settings\nrefresh_before_days = 2  # sooner\nnotify_after_refresh = true\n")
+    save_setting(config, "notify_after_refresh", False)
+    save_setting(config, "clear_clipboard_after", 0)
+    text = config.read_text()
+    assert text.startswith("# my settings\nrefresh_before_days = 2  # sooner\n")
+    assert "notify_after_refresh = false\n" in text
+    assert text.count("notify_after_refresh") == 1
+    settings = load_settings(config, {})
+    assert (settings.refresh_before_days, settings.notify_after_refresh, settings.clear_clipboard_after) == (
+        2.0,
+        False,
+        0,
+    )
+
+
+def test_save_setting_creates_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "qwen-tray" / "config.toml"
+    save_setting(config, "clear_clipboard_after", 45)
+    assert load_settings(config, {}).clear_clipboard_after == 45
+
+
+def test_save_setting_refuses_a_bad_value_and_leaves_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("refresh_before_days = 2\n")
+    with pytest.raises(ConfigError, match="clear_clipboard_after"):
+        save_setting(config, "clear_clipboard_after", -5)
+    assert config.read_text() == "refresh_before_days = 2\n"
+
+
+def test_save_setting_will_not_write_into_a_broken_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("refresh_before_days = = 2\n")
+    with pytest.raises(ConfigError, match="would not load"):
+        save_setting(config, "notify_after_refresh", True)
+    assert config.read_text() == "refresh_before_days = = 2\n"

@@ -404,3 +404,21 @@ def test_the_clipboard_is_cleared_after_n_seconds_only_if_it_still_holds_the_tok
     assert tray.process is not None
     tray.process.send_signal(signal.SIGTERM)
     tray.process.wait(15)
+
+
+def test_the_notify_toggle_is_saved_and_obeyed(tray: TrayDriver) -> None:
+    account = tray.server.add_account()
+    first = tray.server.issue_token(account, expires_at=days(5))
+    assert tray.run("set-token", input_text=first).returncode == 0
+    tray.start()
+    # Copy, Paste, Refresh, Open chat.qwen.ai, How to get a token, Notify after each refresh.
+    tray.menu("Down", "Down", "Down", "Down", "Down", "Down", "Return")
+    config = Path(tray.env["XDG_CONFIG_HOME"]) / "qwen-tray" / "config.toml"
+    wait_for(lambda: config.exists() and "notify_after_refresh = false" in config.read_text(), "the toggle saved")
+    tray.menu("Down", "Down", "Down", "Return")  # Refresh now
+    wait_for(lambda: tray.stored_token() != first, "the refreshed token")
+    time.sleep(1)  # a notification, if one were (wrongly) sent, is on its way by now
+    assert not [text for text in tray.notifications() if "refreshed" in text]
+    assert tray.process is not None
+    tray.process.send_signal(signal.SIGTERM)
+    tray.process.wait(15)

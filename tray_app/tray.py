@@ -65,7 +65,8 @@ class TrayApp:
         self._pystray = pystray
         self._backend = backend
         self._dock_timeout = dock_timeout
-        self._lock = threading.Lock()  # guards _status and _settings, written by the engine's threads
+        self._lock = threading.Lock()  # guards _status, _settings, _notices and _closing (many threads)
+        self._apply_lock = threading.Lock()  # one _apply at a time, whichever thread calls it
         self._status: Status = service.status()
         self._settings: Settings = service.settings
         self._notices = NoticePolicy()
@@ -73,6 +74,7 @@ class TrayApp:
         self._copied: str | None = None  # the token we put on the clipboard, to clear it only if still ours
         self._clear_timer: threading.Timer | None = None
         self._shown: tuple[IconFace, str, tuple[MenuEntry, ...]] | None = None
+        self._closing = False
         self.exit_code = 0
         self.icon = self._make_icon()
         service.subscribe(self._on_event)
@@ -80,32 +82,30 @@ class TrayApp:
     # -- the view ------------------------------------------------------------------------------------
 
     def _make_icon(self) -> Any:
-        status, settings = self._status, self._settings
-        face = _face(status)
-        entries = menu_entries(status, settings)
-        icon_class = self._pystray.Icon
-        if self._backend.name == "xorg":
-            icon_class = fixed_xorg_icon_class()
-        icon = icon_class(
-            "qwen-tray", icon=render_icon(face, ICON_SIZE), title=tray_title(status), menu=self._menu(entries)
-        )
-        self._shown = (face, tray_title(status), entries)
+        face, title, entries = self._view()
+        icon_class = fixed_xorg_icon_class() if self._backend.name == "xorg" else self._pystray.Icon
+        icon = icon_class("qwen-tray", icon=render_icon(face, ICON_SIZE), title=title, menu=self._menu(entries))
+        self._shown = (face, title, entries)
         return icon
 
-    def _apply(self) -> None:
-        """The one place the icon, its title and its menu change. Runs on the icon's thread; redraws
-        only what changed."""
+    def _view(self) -> tuple[IconFace, str, tuple[MenuEntry, ...]]:
         with self._lock:
             status, settings = self._status, self._settings
-        face, title, entries = _face(status), tray_title(status), menu_entries(status, settings)
-        shown_face, shown_title, shown_entries = self._shown or (None, None, None)
-        if face != shown_face:
-            self.icon.icon = render_icon(face, ICON_SIZE)
-        if title != shown_title:
-            self.icon.title = title
-        if entries != shown_entries:
-            self.icon.menu = self._menu(entries)
-        self._shown = (face, title, entries)
+        return _face(status), tray_title(status), menu_entries(status, settings)
+
+    def _apply(self) -> None:
+        """The one place the icon, its title and its menu change. Runs on the icon's thread (or, where
+        the backend forwards changes itself, one caller at a time); redraws only what changed."""
+        with self._apply_lock:
+            face, title, entries = self._view()
+            shown_face, shown_title, shown_entries = self._shown or (None, None, None)
+            if face != shown_face:
+                self.icon.icon = render_icon(face, ICON_SIZE)
+            if title != shown_title:
+                self.icon.title = title
+            if entries != shown_entries:
+                self.icon.menu = self._menu(entries)
+            self._shown = (face, title, entries)
 
     def _request_apply(self) -> None:
         self._on_ui_thread(self._apply)
@@ -127,8 +127,9 @@ class TrayApp:
 
             AppHelper.callAfter(call)
         else:
-            # xorg: pystray forwards each change to its own thread. win32: pystray posts its changes to
-            # the window's message queue. dummy: nothing to protect.
+            # xorg: pystray forwards each change to its event thread (see fixed_xorg_icon_class).
+            # win32: pystray's changes are Shell_NotifyIcon calls, which Windows takes from any thread
+            # (not verified here: no Windows machine in CI).
             call()
 
     def _menu(self, entries: tuple[MenuEntry, ...]) -> Any:
@@ -154,10 +155,11 @@ class TrayApp:
     def _on_event(self, event: EngineEvent) -> None:
         with self._lock:
             self._status = event.status
-            notify_after_refresh = self._settings.notify_after_refresh
-        notice = self._notices.notice_for(event, now=self.service.clock(), notify_after_refresh=notify_after_refresh)
-        if notice is not None:
-            self._worker.submit(self.notifier.notify, notice.title, notice.body, urgent=notice.urgent)
+            notice = self._notices.notice_for(
+                event, now=self.service.clock(), notify_after_refresh=self._settings.notify_after_refresh
+            )
+            if notice is not None and not self._closing:
+                self._worker.submit(self.notifier.notify, notice.title, notice.body, urgent=notice.urgent)
         self._request_apply()
 
     # -- menu actions: each returns at once; the work runs on the worker -----------------------------
@@ -327,6 +329,7 @@ class TrayApp:
             self._clear_timer.cancel()
         with self._lock:
             clearing = self._settings.clear_clipboard_after > 0
+            self._closing = True
         if clearing:
             self._worker.submit(self._clear_clipboard_if_ours)
         self._worker.shutdown(wait=True)
