@@ -102,10 +102,10 @@ class TrayDriver:
         return data
 
     # -- the tray process -----------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, *command: str) -> None:
         log = (self.home / "tray.log").open("wb")
         self.process = subprocess.Popen(
-            [str(QWEN_TRAY), "-v"],
+            [str(QWEN_TRAY), "-v", *command],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=log,  # a file, never a pipe: xclip's daemon would hold a pipe open
@@ -422,3 +422,17 @@ def test_the_notify_toggle_is_saved_and_obeyed(tray: TrayDriver) -> None:
     assert tray.process is not None
     tray.process.send_signal(signal.SIGTERM)
     tray.process.wait(15)
+
+
+def test_the_demo_plays_the_whole_cycle_without_an_account(tray: TrayDriver) -> None:
+    """`qwen-tray demo`, ten hours a second: green, amber while the server says wait, green again."""
+    tray.start("demo", "--time-scale", "36000")
+    assert _close(tray.badge_colour(), icon.GREEN, 30)
+    wait_for(lambda: _close(tray.badge_colour(), icon.AMBER, 30), "amber: the refresh due and refused", timeout=20)
+    tray.notified("rate limiting")
+    wait_for(lambda: _close(tray.badge_colour(), icon.GREEN, 30), "green again after the refresh", timeout=20)
+    tray.notified("Qwen token refreshed")
+    assert tray.run("token").returncode == 1, "the demo never touches the real profile's token"
+    tray.menu("Up", "Return")  # Quit
+    assert tray.process is not None
+    assert tray.process.wait(15) == 0

@@ -11,13 +11,14 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from tray_app import __version__
 from tray_app.config import STORAGE_KINDS, Settings, load_settings
 from tray_app.errors import QwenTrayError, TokenFormatError
-from tray_app.paths import AppPaths
+from tray_app.paths import APP_NAME, AppPaths
 from tray_app.store import CURRENT, FileStore, KeyringStore, TokenStore
 from tray_app.timefmt import format_left, format_utc
 from tray_app.token import MAX_PASTE_CHARS
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+DEMO_PROFILE = "qwen-tray-demo"
 
 DEFAULT_TRAY_WAIT = 5.0
 
@@ -96,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"how long to wait for the desktop's tray to appear, e.g. at login (default {DEFAULT_TRAY_WAIT:g})",
     )
+    demo = commands.add_parser(
+        "demo", help="the tray against a simulated chat.qwen.ai, an hour a second: no account needed"
+    )
+    demo.add_argument(
+        "--wait-for-tray", type=float, default=DEFAULT_TRAY_WAIT, metavar="SECONDS", help=argparse.SUPPRESS
+    )
+    demo.add_argument("--time-scale", type=float, default=None, help=argparse.SUPPRESS)  # tests run it faster
     commands.add_parser("daemon", help="keep the token alive without a tray icon, until SIGINT/SIGTERM")
     commands.add_parser("forget", help="delete the stored token (and the previous one) and the state")
     return parser
@@ -104,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 class App:
     """What every command needs: paths, settings and the store, built once from the arguments."""
 
-    def __init__(self, args: argparse.Namespace, paths: AppPaths | None = None) -> None:
+    def __init__(self, args: argparse.Namespace, profile: str = APP_NAME) -> None:
         self.args = args
-        self.paths = paths or AppPaths.for_profile()
+        self.paths = AppPaths.for_profile(profile)
         self.settings: Settings = load_settings(self.paths.config_file, os.environ)
         storage = args.storage or self.settings.storage
         self.store: TokenStore
@@ -114,9 +124,11 @@ class App:
             self.store = FileStore(self.paths.token_file)
             print(f"qwen-tray: the token is kept in {self.store.description}.", file=sys.stderr)
         else:
-            self.store = KeyringStore(timeout=self.settings.keyring_timeout)
+            self.store = KeyringStore(service=profile, timeout=self.settings.keyring_timeout)
 
-    def service(self, *, wait: Callable[[float], bool] | None = None) -> TokenService:
+    def service(
+        self, *, wait: Callable[[float], bool] | None = None, clock: Callable[[], float] | None = None
+    ) -> TokenService:
         from tray_app.engine import TokenService
         from tray_app.state import StateFile
 
@@ -126,6 +138,7 @@ class App:
             state_file=StateFile(self.paths.state_file),
             refresh_lock_path=self.paths.refresh_lock,
             wait=wait,
+            clock=clock or time.time,
         )
 
 
@@ -137,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "token":
             return cmd_token(App(args))
-        app = App(args)
+        app = App(args, profile=DEMO_PROFILE if args.command == "demo" else APP_NAME)
         from tray_app.logs import setup_logging
 
         # The daemon narrates on stderr; one-shot commands print their own one line (the log file
@@ -303,41 +316,27 @@ def cmd_daemon(app: App) -> int:
 
 
 def cmd_tray(app: App) -> int:
-    import threading
+    from tray_app.tray import run_tray
 
-    from tray_app.locks import hold_instance_lock
-    from tray_app.tray_backend import TrayUnavailableError, load_pystray, probe_desktop, wait_for_tray
+    return run_tray(lambda wait: app.service(wait=wait), app.paths, wait_for_tray_seconds=app.args.wait_for_tray)
 
-    lock = hold_instance_lock(app.paths.instance_lock)
-    try:
-        choice = wait_for_tray(probe_desktop, threading.Event().wait, app.args.wait_for_tray)
-        if choice.name is None:
-            raise TrayUnavailableError(choice.problem or "No system tray is available.")
-        if choice.note:
-            log.info("Tray backend %s: %s.", choice.name, choice.note)
-        pystray = load_pystray(choice)
 
-        from tray_app.notify import default_notifier
-        from tray_app.refresher import Refresher
-        from tray_app.tray import TrayApp
+def cmd_demo(app: App) -> int:
+    """The whole app against a simulated chat.qwen.ai whose clock runs an hour a second (see demo.py)."""
+    from tray_app.demo import DEMO_BANNER, TIME_SCALE, Demo
+    from tray_app.tray import run_tray
 
-        stop = threading.Event()
-        service = app.service(wait=stop.wait)
-        refresher = Refresher(service, stop_event=stop)
-        tray = TrayApp(
-            service=service,
-            refresher=refresher,
-            notifier=default_notifier(),
-            paths=app.paths,
-            pystray=pystray,
-            backend=choice,
+    with Demo(time_scale=app.args.time_scale or TIME_SCALE) as demo:
+        app.settings = demo.settings(app.settings)
+        demo.seed(app.service(clock=demo.clock))
+        print(f"qwen-tray demo: a simulated chat.qwen.ai on {demo.base_url}; {demo.story}", file=sys.stderr)
+        return run_tray(
+            lambda wait: app.service(wait=wait, clock=demo.clock),
+            app.paths,
+            wait_for_tray_seconds=app.args.wait_for_tray,
+            time_scale=demo.time_scale,
+            title_prefix=DEMO_BANNER,
         )
-        try:
-            return tray.run()
-        finally:
-            refresher.stop()
-    finally:
-        lock.release()
 
 
 def gui_main() -> int:
@@ -358,6 +357,7 @@ COMMANDS = {
     "refresh": cmd_refresh,
     "daemon": cmd_daemon,
     "tray": cmd_tray,
+    "demo": cmd_demo,
     "forget": cmd_forget,
 }
 

@@ -20,8 +20,12 @@ log = logging.getLogger(__name__)
 class Refresher:
     """Keeps the token alive on its own thread until :meth:`stop`."""
 
-    def __init__(self, service: TokenService, *, stop_event: threading.Event | None = None) -> None:
+    def __init__(
+        self, service: TokenService, *, stop_event: threading.Event | None = None, time_scale: float = 1.0
+    ) -> None:
         self.service = service
+        #: Clock seconds per real second: 1 but in the demo, whose clock runs fast.
+        self.time_scale = time_scale
         #: Set to stop; the engine's quick retries wait on it too, so stop() interrupts them.
         self.stop_event = stop_event or threading.Event()
         self._wake = threading.Event()
@@ -50,7 +54,7 @@ class Refresher:
     def run(self) -> None:
         while not self.stop_event.is_set():
             seconds = self.step()
-            self._wake.wait(seconds)
+            self._wake.wait(seconds / self.time_scale)
             self._wake.clear()
 
     def step(self) -> float:

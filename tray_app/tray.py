@@ -57,6 +57,7 @@ class TrayApp:
         pystray: Any,
         backend: BackendChoice,
         dock_timeout: float = DOCK_TIMEOUT,
+        title_prefix: str = "",
     ) -> None:
         self.service = service
         self.refresher = refresher
@@ -65,6 +66,7 @@ class TrayApp:
         self._pystray = pystray
         self._backend = backend
         self._dock_timeout = dock_timeout
+        self._title_prefix = title_prefix
         self._lock = threading.Lock()  # guards _status, _settings, _notices and _closing (many threads)
         self._apply_lock = threading.Lock()  # one _apply at a time, whichever thread calls it
         self._status: Status = service.status()
@@ -91,7 +93,7 @@ class TrayApp:
     def _view(self) -> tuple[IconFace, str, tuple[MenuEntry, ...]]:
         with self._lock:
             status, settings = self._status, self._settings
-        return _face(status), tray_title(status), menu_entries(status, settings)
+        return _face(status), self._title_prefix + tray_title(status), menu_entries(status, settings)
 
     def _apply(self) -> None:
         """The one place the icon, its title and its menu change. Runs on the icon's thread (or, where
@@ -334,6 +336,48 @@ class TrayApp:
             self._worker.submit(self._clear_clipboard_if_ours)
         self._worker.shutdown(wait=True)
         self.icon.stop()
+
+
+def run_tray(
+    service_factory: Callable[[Callable[[float], bool]], TokenService],
+    paths: AppPaths,
+    *,
+    wait_for_tray_seconds: float,
+    time_scale: float = 1.0,
+    title_prefix: str = "",
+) -> int:
+    """Everything ``qwen-tray tray`` does: one instance per profile, a backend chosen on purpose, the
+    refresher on its thread, the icon on this one. Returns the exit code."""
+    from tray_app.locks import hold_instance_lock
+    from tray_app.notify import default_notifier
+    from tray_app.tray_backend import TrayUnavailableError, load_pystray, probe_desktop, wait_for_tray
+
+    lock = hold_instance_lock(paths.instance_lock)
+    try:
+        choice = wait_for_tray(probe_desktop, threading.Event().wait, wait_for_tray_seconds)
+        if choice.name is None:
+            raise TrayUnavailableError(choice.problem or "No system tray is available.")
+        if choice.note:
+            log.info("Tray backend %s: %s.", choice.name, choice.note)
+        pystray = load_pystray(choice)
+        stop = threading.Event()
+        service = service_factory(lambda seconds: stop.wait(seconds / time_scale))
+        refresher = Refresher(service, stop_event=stop, time_scale=time_scale)
+        tray = TrayApp(
+            service=service,
+            refresher=refresher,
+            notifier=default_notifier(),
+            paths=paths,
+            pystray=pystray,
+            backend=choice,
+            title_prefix=title_prefix,
+        )
+        try:
+            return tray.run()
+        finally:
+            refresher.stop()
+    finally:
+        lock.release()
 
 
 _ACTION_FAILED = {
