@@ -870,3 +870,18 @@ def test_secret_service_round_trip(
     assert (run.returncode, run.stdout) == (0, token + "\n")
     code, data = status(env)
     assert (code, data["state"]) == (0, "ok")
+
+
+def test_autostart_enable_status_disable_round_trip(env: dict[str, str]) -> None:
+    entry = Path(env["XDG_CONFIG_HOME"]) / "autostart" / "qwen-tray.desktop"
+    assert qwen(env, "autostart", "status").stdout.strip() == "disabled"
+    enabled = qwen(env, "autostart", "enable")
+    assert enabled.returncode == 0, enabled.stderr
+    assert str(entry) in enabled.stdout
+    assert entry.is_file()
+    assert f"Exec={QWEN_TRAY} tray --wait-for-tray 60" in entry.read_text()
+    assert qwen(env, "autostart", "status").stdout.strip() == "enabled"
+    assert qwen(env, "autostart", "disable").returncode == 0
+    assert not entry.exists()
+    assert qwen(env, "autostart", "status").stdout.strip() == "disabled"
+    assert qwen(env, "autostart", "sideways").returncode == 2

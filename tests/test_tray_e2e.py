@@ -72,6 +72,7 @@ class TrayDriver:
             self.env[name] = str(home / name.lower())
         self.home = home
         self.process: subprocess.Popen[bytes] | None = None
+        self.seen_before: set[int] = set()
         #: pystray's xorg windows carry no _NET_WM_PID: find them by their class (the icon's name).
         self.find_by_class = False
         self.shots = Path(SCREENSHOTS) if SCREENSHOTS else None
@@ -139,9 +140,15 @@ class TrayDriver:
             box = (int(fields["X"]), int(fields["Y"]), int(fields["WIDTH"]), int(fields["HEIGHT"]))
             return box if box[2] >= 16 and box[3] >= 16 else None
 
-        first = wait_for(geometry, "the icon to dock in the tray", detail=self.diagnosis)
-        time.sleep(0.2)
-        return wait_for(lambda: (g := geometry()) == first and g, "the icon's size to settle")
+        wait_for(geometry, "the icon to dock in the tray", detail=self.diagnosis)
+        readings = [geometry()]
+
+        def settled() -> tuple[int, int, int, int] | None:
+            time.sleep(0.1)
+            readings.append(geometry())
+            return readings[-1] if readings[-1] == readings[-2] else None
+
+        return wait_for(settled, "the icon's size to settle", detail=lambda: f"sizes seen: {readings[-5:]}")
 
     def click(self, button: int) -> None:
         x, y, width, height = self.icon_window()
@@ -188,11 +195,22 @@ class TrayDriver:
             check=True,
         )
 
-    def notifications(self) -> list[str]:
-        """Summaries and bodies of every notification dunst has shown (closing the open ones first)."""
+    def _history(self) -> list[dict[str, Any]]:
         self.tool("dunstctl", "close-all")
-        history = json.loads(self.tool("dunstctl", "history") or '{"data": [[]]}')
-        return [f"{entry['summary']['data']}: {entry['body']['data']}" for entry in history["data"][0]]
+        history: list[dict[str, Any]] = json.loads(self.tool("dunstctl", "history") or '{"data": [[]]}')["data"][0]
+        return history
+
+    def forget_earlier_notifications(self) -> None:
+        """dunst 1.9 cannot clear its history: remember what is there, and look only past it."""
+        self.seen_before = {entry["id"]["data"] for entry in self._history()}
+
+    def notifications(self) -> list[str]:
+        """Summaries and bodies of the notifications dunst has shown since this test began."""
+        return [
+            f"{entry['summary']['data']}: {entry['body']['data']}"
+            for entry in self._history()
+            if entry["id"]["data"] not in self.seen_before
+        ]
 
     def notified(self, words: str) -> str:
         return wait_for(
@@ -209,7 +227,7 @@ def _close(a: tuple[int, ...], b: tuple[int, ...], tolerance: int) -> bool:
 def tray(virtual_desktop: Desktop, tmp_path: Path) -> Iterator[TrayDriver]:
     with QwenSimulator() as server:
         driver = TrayDriver(virtual_desktop, server, tmp_path)
-        driver.tool("dunstctl", "history-clear")
+        driver.forget_earlier_notifications()
         driver.run("forget")  # the keyring is shared by the module's tests
         yield driver
         if driver.process is not None and driver.process.poll() is None:

@@ -63,6 +63,7 @@ def test_the_menu_for_a_good_token() -> None:
         "how_to",
         "toggle_notify",
         "toggle_clear_clipboard",
+        "toggle_autostart",
         "open_logs",
         "quit",
     ]
@@ -99,6 +100,9 @@ def test_the_toggles_show_the_settings() -> None:
     assert (on["toggle_notify"].checked, off["toggle_notify"].checked) == (True, False)
     assert (on["toggle_clear_clipboard"].checked, off["toggle_clear_clipboard"].checked) == (True, False)
     assert "30 s" in on["toggle_clear_clipboard"].label
+    assert on["toggle_autostart"].checked is False
+    at_login = {e.action: e for e in menu_entries(status(TokenState.OK), Settings(), start_at_login=True)}
+    assert at_login["toggle_autostart"].checked is True
 
 
 # -- notifications -------------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait-for-tray", type=float, default=DEFAULT_TRAY_WAIT, metavar="SECONDS", help=argparse.SUPPRESS
     )
     demo.add_argument("--time-scale", type=float, default=None, help=argparse.SUPPRESS)  # tests run it faster
+    autostart = commands.add_parser("autostart", help="start the tray at login: enable, disable, or status")
+    autostart.add_argument("action", choices=("enable", "disable", "status"))
     commands.add_parser("daemon", help="keep the token alive without a tray icon, until SIGINT/SIGTERM")
     commands.add_parser("forget", help="delete the stored token (and the previous one) and the state")
     return parser
@@ -345,6 +347,23 @@ def gui_main() -> int:
     return main()
 
 
+def cmd_autostart(app: App) -> int:
+    """`status` prints `enabled` or `disabled`; the others say what they did and where."""
+    from tray_app.autostart import autostart_for
+
+    entry = autostart_for()
+    action = app.args.action
+    if action == "enable":
+        entry.enable()
+        print(f"Enabled: the tray starts at login ({entry.describe()}).")
+    elif action == "disable":
+        removed = entry.disable()
+        print(f"Disabled: removed {entry.describe()}." if removed else "Disabled (it was not enabled).")
+    else:
+        print("enabled" if entry.is_enabled() else "disabled")
+    return EXIT_OK
+
+
 def cmd_forget(app: App) -> int:
     app.service().forget()
     print("Forgot the stored token, the previous one, and the state.")
@@ -358,6 +377,7 @@ COMMANDS = {
     "daemon": cmd_daemon,
     "tray": cmd_tray,
     "demo": cmd_demo,
+    "autostart": cmd_autostart,
     "forget": cmd_forget,
 }
 

@@ -8,10 +8,13 @@ will answer must not hang a refresh or the CLI.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tray_app.errors import StorageError
 
@@ -22,6 +25,7 @@ SLOTS = (CURRENT, PREVIOUS)
 KEYRING_SERVICE = "qwen-tray"
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 NO_KEYRING_HELP = (
     "install and start a keyring (gnome-keyring or KWallet on Linux), or opt in to the plain file store "
@@ -69,16 +73,15 @@ class KeyringStore:
     """The OS keyring through ``keyring``, honouring its own backend choice (PYTHON_KEYRING_BACKEND...)."""
 
     def __init__(self, service: str = KEYRING_SERVICE, timeout: float = 10.0) -> None:
-        import keyring
-
         self.service = service
         self.timeout = timeout
-        self._backend = keyring.get_keyring()
+        self._backend = _keyring_backend()
         name = type(self._backend).__module__.removeprefix("keyring.backends.")
         self.description = f"the system keyring ({name})"
 
     def get(self, slot: str = CURRENT) -> str | None:
-        return self._bounded(lambda: self._backend.get_password(self.service, slot), "read")
+        value = self._bounded(lambda: self._backend.get_password(self.service, slot), "read")
+        return value if isinstance(value, str) else None
 
     def set(self, token: str, slot: str = CURRENT) -> None:
         self._bounded(lambda: self._backend.set_password(self.service, slot, token), "write")
@@ -119,6 +122,39 @@ class KeyringStore:
         if failure:
             raise _translate_keyring_error(failure[0], action) from failure[0]
         return outcome[0]
+
+
+#: What a frozen build (PyInstaller) uses, per platform, in order: it has no entry points for keyring to
+#: discover its backends with, so without this it would silently pick the failing backend.
+FROZEN_BACKENDS = {
+    "linux": ("keyring.backends.SecretService.Keyring", "keyring.backends.kwallet.DBusKeyring"),
+    "darwin": ("keyring.backends.macOS.Keyring",),
+    "win32": ("keyring.backends.Windows.WinVaultKeyring",),
+}
+
+
+def _keyring_backend() -> Any:
+    """keyring's own choice (PYTHON_KEYRING_BACKEND, keyringrc.cfg, then by priority); in a frozen build,
+    after the first two, the first backend for this platform that says it can run here."""
+    import keyring
+    import keyring.core
+
+    if not getattr(sys, "frozen", False) or os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return keyring.get_keyring()
+    configured = keyring.core.load_config()
+    if configured is not None:
+        return configured
+    for name in FROZEN_BACKENDS.get(sys.platform, FROZEN_BACKENDS["linux"]):
+        try:
+            backend = keyring.core.load_keyring(name)
+            backend.priority  # noqa: B018 - a backend that cannot run here raises when asked
+        except Exception as exc:  # noqa: BLE001 - each backend has its own ways to say "not here"
+            log.debug("Keyring backend %s is not usable here: %s", name, exc)
+            continue
+        return backend
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    return NoKeyring()  # type: ignore[no-untyped-call]
 
 
 def _translate_keyring_error(exc: BaseException, action: str) -> StorageError:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from tray_app.autostart import autostart_for
 from tray_app.clipboard import read_clipboard, write_clipboard
 from tray_app.config import Settings, save_setting
 from tray_app.engine import EngineEvent, Status, TokenService
@@ -67,7 +68,7 @@ class TrayApp:
         self._backend = backend
         self._dock_timeout = dock_timeout
         self._title_prefix = title_prefix
-        self._lock = threading.Lock()  # guards _status, _settings, _notices and _closing (many threads)
+        self._lock = threading.Lock()  # guards _status, _settings, _start_at_login, _notices, _closing
         self._apply_lock = threading.Lock()  # one _apply at a time, whichever thread calls it
         self._status: Status = service.status()
         self._settings: Settings = service.settings
@@ -77,6 +78,8 @@ class TrayApp:
         self._clear_timer: threading.Timer | None = None
         self._shown: tuple[IconFace, str, tuple[MenuEntry, ...]] | None = None
         self._closing = False
+        self._autostart = autostart_for()
+        self._start_at_login = self._autostart.is_enabled()
         self.exit_code = 0
         self.icon = self._make_icon()
         service.subscribe(self._on_event)
@@ -93,7 +96,9 @@ class TrayApp:
     def _view(self) -> tuple[IconFace, str, tuple[MenuEntry, ...]]:
         with self._lock:
             status, settings = self._status, self._settings
-        return _face(status), self._title_prefix + tray_title(status), menu_entries(status, settings)
+            start_at_login = self._start_at_login
+        entries = menu_entries(status, settings, start_at_login=start_at_login)
+        return _face(status), self._title_prefix + tray_title(status), entries
 
     def _apply(self) -> None:
         """The one place the icon, its title and its menu change. Runs on the icon's thread (or, where
@@ -175,6 +180,7 @@ class TrayApp:
             "how_to": lambda: self._tell("How to get a token", HOW_TO_GET_A_TOKEN),
             "toggle_notify": self.toggle_notify,
             "toggle_clear_clipboard": self.toggle_clear_clipboard,
+            "toggle_autostart": self.toggle_autostart,
             "open_logs": self.open_logs,
             "quit": self.quit,
         }
@@ -250,6 +256,15 @@ class TrayApp:
             self._settings = replace(self._settings, clear_clipboard_after=value)
         if value == 0 and self._clear_timer is not None:
             self._clear_timer.cancel()
+        self._request_apply()
+
+    def toggle_autostart(self) -> None:
+        if self._autostart.is_enabled():
+            self._autostart.disable()
+        else:
+            self._autostart.enable()
+        with self._lock:
+            self._start_at_login = self._autostart.is_enabled()
         self._request_apply()
 
     # -- the clipboard -------------------------------------------------------------------------------
@@ -387,6 +402,7 @@ _ACTION_FAILED = {
     "open_logs": "Could not open the log folder",
     "toggle_notify": "Could not save the setting",
     "toggle_clear_clipboard": "Could not save the setting",
+    "toggle_autostart": "Could not change starting at login",
 }
 
 

@@ -81,7 +81,7 @@ def menu_header(status: Status) -> str:
     return f"{who}: {_time_left(status)}"
 
 
-def menu_entries(status: Status, settings: Settings) -> tuple[MenuEntry, ...]:
+def menu_entries(status: Status, settings: Settings, *, start_at_login: bool = False) -> tuple[MenuEntry, ...]:
     """The whole menu for this status. Copy token is the default item (what a left click does where the
     tray has a default action); AppIndicator and macOS have none, hence the explicit item."""
     has_token = status.claims is not None
@@ -103,6 +103,7 @@ def menu_entries(status: Status, settings: Settings) -> tuple[MenuEntry, ...]:
             "toggle_clear_clipboard",
             checked=clear_after > 0,
         ),
+        MenuEntry("Start at login", "toggle_autostart", checked=start_at_login),
         MenuEntry("Open log folder", "open_logs"),
         SEPARATOR,
         MenuEntry("Quit", "quit"),
