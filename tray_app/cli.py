@@ -326,8 +326,14 @@ def cmd_tray(app: App) -> int:
 def cmd_demo(app: App) -> int:
     """The whole app against a simulated chat.qwen.ai whose clock runs an hour a second (see demo.py)."""
     from tray_app.demo import DEMO_BANNER, TIME_SCALE, Demo
+    from tray_app.errors import StorageError
     from tray_app.tray import run_tray
 
+    try:
+        app.store.get(CURRENT)
+    except StorageError as exc:  # the demo's token is not worth a keyring: fall back, and say so
+        app.store = FileStore(app.paths.token_file)
+        print(f"qwen-tray demo: {exc} Using {app.store.description} for the demo.", file=sys.stderr)
     with Demo(time_scale=app.args.time_scale or TIME_SCALE) as demo:
         app.settings = demo.settings(app.settings)
         demo.seed(app.service(clock=demo.clock))
