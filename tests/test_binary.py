@@ -57,7 +57,7 @@ def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A desktop with gnome-keyring, dunst and trayer, and an environment that names no keyring backend."""
+    """A desktop with gnome-keyring and trayer, and an environment that names no keyring backend."""
     desktop.require(desktop.Xvfb, desktop.SessionBus, desktop.GnomeKeyring, desktop.Trayer, "xdotool")
     work = tmp_path_factory.mktemp("binary-desktop")
     with (
