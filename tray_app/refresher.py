@@ -16,6 +16,9 @@ from tray_app.policy import CHECK_INTERVAL, Decision, TokenState, decide
 
 log = logging.getLogger(__name__)
 
+#: Real seconds between two looks at least (the demo's fast clock would otherwise look 60 times a second).
+MIN_REAL_WAIT = 0.25
+
 
 class Refresher:
     """Keeps the token alive on its own thread until :meth:`stop`."""
@@ -54,7 +57,7 @@ class Refresher:
     def run(self) -> None:
         while not self.stop_event.is_set():
             seconds = self.step()
-            self._wake.wait(seconds / self.time_scale)
+            self._wake.wait(max(seconds / self.time_scale, MIN_REAL_WAIT))
             self._wake.clear()
 
     def step(self) -> float:
