@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from PIL import Image
 
@@ -23,7 +21,6 @@ from tray_app.icon import (
     icon_sizes,
     label_colour,
     render_icon,
-    write_icon_set,
 )
 from tray_app.policy import DAY, TokenState
 
@@ -179,16 +176,3 @@ def test_a_caller_may_change_its_copy() -> None:
 def test_render_icon_rejects_a_size_of_nothing() -> None:
     with pytest.raises(ValueError, match="positive"):
         render_icon(IconFace(GREEN, "5"), 0)
-
-
-def test_write_icon_set(tmp_path: Path) -> None:
-    written = write_icon_set(tmp_path / "icons")
-    names = {path.name for path in written}
-    for state in ("ok", "expiring", "urgent", "blocked", "expired", "invalid", "missing"):
-        assert f"qwen-tray-{state}-64.png" in names
-    assert {f"qwen-tray-app-{size}.png" for size in icon_sizes()} <= names
-    assert len(written) == len(names) == 7 + len(icon_sizes())
-    for path in written:
-        size = int(path.stem.rsplit("-", 1)[1])
-        with Image.open(path) as image:
-            assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (size, size))

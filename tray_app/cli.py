@@ -25,6 +25,7 @@ from tray_app.token import MAX_PASTE_CHARS
 
 if TYPE_CHECKING:
     from tray_app.engine import Status, TokenService
+    from tray_app.state import State
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -203,8 +204,7 @@ def format_status(status: Status, where: str) -> str:
     claims = status.claims
     lines = [f"State:        {status.state.value}"]
     if claims is not None:
-        who = " ".join(part for part in (record.name, f"<{record.email}>" if record.email else None) if part)
-        lines.append(f"Account:      {who or 'unknown'} (id {claims.user_id or 'unknown'})")
+        lines.append(f"Account:      {account_words(record) or 'unknown'} (id {claims.user_id or 'unknown'})")
         lines.append(f"Expires:      {format_utc(claims.expires_at)} ({format_left(claims.expires_at - status.now)})")
     if record.last_refresh is not None:
         lines.append(f"Last refresh: {format_utc(record.last_refresh)}")
@@ -218,6 +218,11 @@ def format_status(status: Status, where: str) -> str:
     if remedy:
         lines.append(remedy)
     return "\n".join(lines)
+
+
+def account_words(record: State) -> str:
+    """``Alice <alice@example.com>``, or as much of it as is known ("" if nothing)."""
+    return " ".join(part for part in (record.name, f"<{record.email}>" if record.email else None) if part)
 
 
 def read_pasted_text(app: App) -> str:
@@ -244,7 +249,7 @@ def cmd_set_token(app: App) -> int:
     status = app.service().set_token(text, verify=not app.args.no_verify)
     assert status.claims is not None  # noqa: S101 - set_token just stored it
     record = status.record
-    who = " ".join(part for part in (record.name, f"<{record.email}>" if record.email else None) if part)
+    who = account_words(record)
     checked = "checked with chat.qwen.ai" if not app.args.no_verify else "not checked with the server"
     print(f"Token stored ({checked}) for {who or 'account ' + str(status.claims.user_id)}.")
     print(f"It expires {format_utc(status.claims.expires_at)} ({format_left(status.claims.expires_at - status.now)}).")
@@ -288,14 +293,6 @@ def cmd_daemon(app: App) -> int:
     stop = threading.Event()
     service = app.service(wait=stop.wait)
     refresher = Refresher(service, stop_event=stop)
-
-    def on_event(event: object) -> None:
-        from tray_app.engine import EngineEvent
-
-        if isinstance(event, EngineEvent) and event.kind == "state_changed":
-            log.info("Token state: %s.", event.status.state.value)
-
-    service.subscribe(on_event)
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("Stopping on %s.", signal.Signals(signum).name)

@@ -127,17 +127,3 @@ class BadResponseError(RefreshError):
     """The server answered, but not with a usable token for this account."""
 
     kind = "bad_response"
-
-
-#: Every refresh failure kind, for status output and documentation.
-REFRESH_ERROR_KINDS = tuple(
-    cls.kind
-    for cls in (
-        InvalidTokenError,
-        BlockedError,
-        RateLimitedError,
-        ServerError,
-        NetworkError,
-        BadResponseError,
-    )
-)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
@@ -235,7 +234,7 @@ def render_icon(face: IconFace, size: int = 64) -> Image.Image:
     return _cached_render(face, size).copy()
 
 
-#: One face per state for docs and packaging; "urgent" is an ok token with under a day left.
+#: One face per state, for the docs and scripts/make_assets.py; "urgent" is an ok token with under a day left.
 REPRESENTATIVE_FACES: dict[str, IconFace] = {
     "ok": icon_face(TokenState.OK, 5 * DAY),
     "expiring": icon_face(TokenState.EXPIRING, 2 * DAY),
@@ -245,19 +244,3 @@ REPRESENTATIVE_FACES: dict[str, IconFace] = {
     "invalid": icon_face(TokenState.INVALID, None),
     "missing": icon_face(TokenState.MISSING, None),
 }
-
-
-def write_icon_set(directory: Path) -> list[Path]:
-    """Write ``qwen-tray-<state>-64.png`` per representative face and ``qwen-tray-app-<size>.png`` per size.
-
-    The app icon is the ok face; packaging (desktop files, .ico/.icns) takes its files from here.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    wanted = [(name, face, 64) for name, face in REPRESENTATIVE_FACES.items()]
-    wanted += [("app", REPRESENTATIVE_FACES["ok"], size) for size in icon_sizes()]
-    written = []
-    for name, face, size in wanted:
-        path = directory / f"qwen-tray-{name}-{size}.png"
-        render_icon(face, size).save(path, format="PNG")
-        written.append(path)
-    return written

@@ -112,7 +112,9 @@ class Refresher:
         ``state_changed`` when the state moved."""
         if status.state is not self._shown_state:
             previous, self._shown_state = self._shown_state, status.state
-            if previous is not None:
+            if previous is None:
+                log.info("Token state: %s.", status.state.value)
+            else:
                 log.info("Token state: %s -> %s.", previous.value, status.state.value)
             self.service.publish(EngineEvent("state_changed", status))
         self.service.publish(EngineEvent("checked", status))
