@@ -136,14 +136,21 @@ def test_decode_token_reads_id_and_exp_without_checking_expiry() -> None:
     [
         pytest.param({"exp": EXP}, id="no-id"),
         pytest.param({"exp": EXP, "id": ""}, id="empty-id"),
+        pytest.param({"exp": EXP, "id": "  "}, id="blank-id"),
         pytest.param({"exp": EXP, "id": 42}, id="int-id"),
         pytest.param({"exp": EXP, "id": None}, id="null-id"),
+        pytest.param({"exp": EXP, "sub": USER_ID}, id="another-claim-names-the-user"),
     ],
 )
-def test_decode_token_without_a_usable_id(payload: dict[str, Any]) -> None:
-    claims = decode_token(make_jwt(payload))
-    assert claims.user_id is None
-    assert claims.expires_at == EXP
+def test_a_pasted_jwt_without_an_account_id_is_not_a_chat_qwen_ai_token(payload: dict[str, Any]) -> None:
+    """chat.qwen.ai's tokens always carry the account's ``id`` (shared/qwen-auth-api.md); a JWT without one
+    is some other site's, and storing it would only fail later "for account None"."""
+    token = make_jwt(payload)
+    assert decode_token(token) == TokenClaims(token=token, expires_at=EXP, user_id=None)  # what a server answered
+    for text in (token, f"Bearer {token}", json.dumps({"token": token})):
+        with pytest.raises(TokenFormatError) as caught:
+            extract_token(text, now=NOW)
+        assert str(caught.value) == "Not a chat.qwen.ai token: it names no account (no 'id')."
 
 
 # --- 2. refusals ------------------------------------------------------------------------------------
@@ -157,7 +164,7 @@ REFUSED = [
     pytest.param("Bearer ", "prefix", id="bearer-alone"),
     pytest.param("Authorization: Bearer ", "prefix", id="authorization-bearer-alone"),
     pytest.param('"Bearer "', "prefix", id="quoted-bearer-alone"),
-    pytest.param("eyJhbGciOiJIUzI1NiJ9", "three parts", id="one-part"),
+    pytest.param("eyJhbGciOiJIUzI1NiJ9", "three parts separated by dots, this text has no dots", id="one-part"),
     pytest.param("eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9", "this has 2", id="two-parts"),
     pytest.param(TOKEN + ".extra", "this has 4", id="four-parts"),
     pytest.param(jwt_with_payload_part("eyJleHAiOjE4!MDAwMDAwMDB9"), "characters", id="payload-has-bang"),
@@ -187,6 +194,8 @@ REFUSED = [
     pytest.param('{"data": {"user": "x"}}', '"token" field', id="json-data-without-token"),
     pytest.param("ssxmod_itna=abc==; cna=xyz", "cookie", id="cookie-without-token"),
     pytest.param("Cookie: ssxmod_itna=abc==; cna=xyz", "cookie", id="cookie-header-without-token"),
+    pytest.param("cna=xyz", "cookie", id="one-cookie-without-token"),
+    pytest.param("cna=xyz;", "cookie", id="one-cookie-and-semicolon"),
 ]
 
 
@@ -200,6 +209,37 @@ def test_refusals_have_a_one_line_message(text: str, word: str) -> None:
     assert "\r" not in message
     assert word.lower() in message.lower(), message
     assert excinfo.value.kind == "input"
+
+
+BASE64_100 = base64.b64encode(b"a longer secret!" * 6 + b"1234").decode()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(base64.b64encode(b"hello world").decode(), id="one-padding-char"),
+        pytest.param(base64.b64encode(b"hell").decode(), id="two-padding-chars"),
+        pytest.param(base64.b64encode(bytes(range(248, 256))).decode(), id="plus-slash-and-padding"),
+        pytest.param(BASE64_100[:40] + "\r\n" + BASE64_100[40:], id="wrapped"),
+        pytest.param(base64.urlsafe_b64encode(b"\xfb" * 31).decode(), id="urlsafe"),
+        pytest.param(f'"{base64.b64encode(b"quoted!").decode()}"', id="quoted"),
+    ],
+)
+def test_pasted_base64_is_not_a_token_and_not_a_cookie_header(text: str) -> None:
+    assert "=" in text  # what used to make it "a cookie header"
+    with pytest.raises(TokenFormatError) as caught:
+        extract_token(text, now=NOW)
+    message = str(caught.value)
+    assert "cookie" not in message.lower(), message
+    assert "three parts separated by dots" in message
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=96), st.sampled_from([base64.b64encode, base64.urlsafe_b64encode]))
+def test_no_base64_text_is_called_a_cookie_header(raw: bytes, encode: Any) -> None:
+    with pytest.raises(TokenFormatError) as caught:
+        extract_token(encode(raw).decode("ascii"), now=NOW)
+    assert "cookie" not in str(caught.value).lower()
 
 
 def test_refusal_of_an_expired_token_does_not_show_the_token() -> None:
@@ -298,7 +338,7 @@ _json_value = st.one_of(_json_scalar, st.lists(_json_scalar, max_size=3))
 @settings(max_examples=200, deadline=None)
 @given(exp=_future_exp, extra=st.dictionaries(st.text(max_size=10), _json_value, max_size=6))
 def test_decode_token_returns_exp_whatever_the_other_claims(exp: int, extra: dict[str, Any]) -> None:
-    token = make_jwt({**extra, "exp": exp})
+    token = make_jwt({**extra, "id": USER_ID, "exp": exp})
     claims = decode_token(token)
     assert claims.expires_at == exp
     assert claims.token == token

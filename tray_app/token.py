@@ -3,7 +3,7 @@
 People paste tokens with clutter: ``Bearer …``, quotes, a whole cookie header, a JSON object, line
 breaks. :func:`extract_token` digs the JWT out of all of those and refuses anything else with one line
 that says what is wrong. We cannot verify the signature (the key is the server's), so only the payload
-is decoded, for ``id`` and ``exp``.
+is decoded, for ``id`` (the account) and ``exp``; a pasted token must carry both, as chat.qwen.ai's do.
 
 This module is on the hot path of ``qwen-tray token``: keep it to the standard library.
 """
@@ -27,6 +27,9 @@ TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8
 
 _BASE64URL_PART = re.compile(r"[A-Za-z0-9_-]+")
 _COOKIE_TOKEN = re.compile(r"(?:^|[;\s])token=([^;\s]*)")
+#: One cookie of a Cookie header: a name (RFC 6265 token characters), "=", and a value up to the next ";".
+_COOKIE = r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)=([^;]*)"
+_COOKIE_HEADER = re.compile(rf"{_COOKIE}(?:;\s*{_COOKIE})*;?")
 _PREFIX = re.compile(r"^(?:(?:cookie|authorization)\s*:\s*)?(?:bearer(?:\s+|$))?", re.IGNORECASE)
 _QUOTES = "\"'`"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -49,9 +52,8 @@ def decode_token(token: str) -> TokenClaims:
     """Decode a bare JWT's payload for ``id`` and ``exp``; raise TokenFormatError if it is not one."""
     parts = token.split(".")
     if len(parts) != 3:
-        raise TokenFormatError(
-            f"Not a token: a chat.qwen.ai token has three parts separated by dots, this has {len(parts)}."
-        )
+        this = "this text has no dots" if len(parts) == 1 else f"this has {len(parts)}"
+        raise TokenFormatError(f"Not a token: a chat.qwen.ai token has three parts separated by dots, {this}.")
     if not all(_BASE64URL_PART.fullmatch(part) for part in parts):
         raise TokenFormatError(
             "Not a token: it has characters that cannot be in a token (only letters, digits, - and _ between the dots)."
@@ -74,13 +76,16 @@ def decode_token(token: str) -> TokenClaims:
     return TokenClaims(
         token=token,
         expires_at=int(exp),
-        user_id=user_id if isinstance(user_id, str) and user_id else None,
+        user_id=user_id if isinstance(user_id, str) and user_id.strip() else None,
     )
 
 
 def extract_token(text: str, *, now: float) -> TokenClaims:
-    """Find the token in pasted ``text`` and check it has not expired at ``now`` (unix seconds)."""
+    """Find the token in pasted ``text``; check it names an account and has not expired at ``now`` (unix
+    seconds). A JWT without an ``id`` is some other site's: chat.qwen.ai's always carry one."""
     claims = decode_token(_find_candidate(text))
+    if claims.user_id is None:
+        raise TokenFormatError("Not a chat.qwen.ai token: it names no account (no 'id').")
     if claims.expires_at <= now:
         raise TokenFormatError(
             f"This token expired on {format_utc(claims.expires_at)}; copy a fresh one from chat.qwen.ai."
@@ -107,13 +112,22 @@ def _find_candidate(text: str) -> str:
     cookie = _COOKIE_TOKEN.search(candidate)
     if cookie:
         candidate = cookie.group(1)
-    elif "=" in candidate:  # a JWT has no "=": this is a cookie header (or a query) without our cookie
+    elif _is_cookie_header(candidate):
         raise TokenFormatError("Refused: the pasted cookie header has no 'token' cookie.")
     candidate = _strip_quotes(candidate)
     candidate = _WHITESPACE.sub("", candidate)
     if not candidate:
         raise TokenFormatError("Nothing was pasted but quotes, spaces or a prefix.")
     return candidate
+
+
+def _is_cookie_header(text: str) -> bool:
+    """``name=value; other=value``: cookies, at least one with a value. Base64 text ends in "=" padding,
+    which also reads as a cookie with an empty value ("SGVsbG8=", "SGVsbA=="): that is not a cookie header."""
+    if not _COOKIE_HEADER.fullmatch(text):
+        return False
+    values = (value for _name, value in re.findall(_COOKIE, text))
+    return any(value.strip("= ") for value in values)
 
 
 def _strip_quotes(text: str) -> str:
