@@ -16,70 +16,111 @@ from tray_app.tray_backend import (
     wait_for_tray,
 )
 
-LINUX = DesktopProbe(platform="linux", display=True, gtk=True, appindicator=True, session_bus=True)
+LINUX = DesktopProbe(platform="linux", display=True, gtk=True, session_bus=True)
+WAYLAND = DesktopProbe(platform="linux", wayland=True, session_bus=True)
+BROKEN_BUS = "the session bus (unix:path=/run/bus) does not answer: Connection refused"
+
+
+def probe(base: DesktopProbe = LINUX, **changes: object) -> DesktopProbe:
+    return DesktopProbe(**{**base.__dict__, **changes})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
-    ("probe", "backend"),
+    ("desktop_probe", "backend"),
     [
-        (DesktopProbe(platform="linux", requested="xorg"), "xorg"),
+        (probe(requested="xorg"), "xorg"),
+        (probe(requested="sni", sni_watcher=True), "sni"),
+        (probe(requested="gtk", xembed_tray=True), "gtk"),
+        (probe(requested="appindicator", appindicator=True), "appindicator"),
         (DesktopProbe(platform="darwin"), "darwin"),
         (DesktopProbe(platform="win32"), "win32"),
-        (DesktopProbe(**{**LINUX.__dict__, "sni_watcher": True}), "appindicator"),
-        (DesktopProbe(**{**LINUX.__dict__, "sni_watcher": True, "xembed_tray": True}), "appindicator"),
-        (DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True}), "gtk"),
-        (DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True, "appindicator": False}), "gtk"),
+        (probe(sni_watcher=True), "sni"),
+        (probe(sni_watcher=True, xembed_tray=True), "sni"),
+        (probe(sni_watcher=True, gtk=False), "sni"),
+        (probe(WAYLAND, sni_watcher=True), "sni"),
+        (probe(xembed_tray=True), "gtk"),
         # Without a session bus gtk and appindicator hang for ever: the xorg backend instead.
-        (DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True, "session_bus": False}), "xorg"),
-        (DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True, "gtk": False}), "xorg"),
+        (probe(xembed_tray=True, session_bus=False), "xorg"),
+        (probe(xembed_tray=True, session_bus=False, bus_problem=BROKEN_BUS), "xorg"),
+        (probe(xembed_tray=True, gtk=False), "xorg"),
     ],
     ids=[
         "user-override",
+        "user-asks-sni",
+        "user-asks-gtk",
+        "user-asks-appindicator",
         "macos",
         "windows",
         "sni-host",
         "sni-preferred-over-xembed",
+        "sni-needs-no-gtk",
+        "pure-wayland",
         "xembed-tray",
-        "xembed-without-appindicator-typelib",
         "no-session-bus",
+        "broken-session-bus",
         "no-pygobject",
     ],
 )
-def test_the_backend_for_each_desktop(probe: DesktopProbe, backend: str) -> None:
-    choice = choose_backend(probe)
+def test_the_backend_for_each_desktop(desktop_probe: DesktopProbe, backend: str) -> None:
+    choice = choose_backend(desktop_probe)
     assert (choice.name, choice.problem) == (backend, None)
 
 
 def test_xorg_says_what_it_gives_up() -> None:
-    choice = choose_backend(DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True, "gtk": False}))
+    choice = choose_backend(probe(xembed_tray=True, gtk=False))
     assert choice.note is not None
     assert "no menu" in choice.note
+    assert "python3-gi" in choice.note
 
 
 @pytest.mark.parametrize(
-    ("probe", "words", "may_appear"),
+    ("desktop_probe", "words", "may_appear"),
     [
         (DesktopProbe(platform="linux"), ["No graphical display", "qwen-tray daemon"], False),
         (LINUX, ["No system tray", "AppIndicator", "qwen-tray daemon"], True),
-        (DesktopProbe(**{**LINUX.__dict__, "sni_watcher": True, "appindicator": False}), ["ayatana"], False),
+        (WAYLAND, ["No system tray"], True),
+        (probe(WAYLAND, session_bus=False), ["session D-Bus"], False),
+        (probe(session_bus=False, bus_problem=BROKEN_BUS), ["does not answer", "Connection refused"], False),
+        (probe(requested="gtk", session_bus=False, bus_problem=BROKEN_BUS), ["PYSTRAY_BACKEND=gtk", "refused"], False),
+        (probe(requested="gtk", session_bus=False), ["PYSTRAY_BACKEND=gtk", "no session D-Bus"], False),
+        (probe(requested="gtk", gtk=False), ["PYSTRAY_BACKEND=gtk", "python3-gi"], False),
+        (probe(requested="xorg", display=False), ["PYSTRAY_BACKEND=xorg", "DISPLAY"], False),
+        (probe(requested="appindicator"), ["ayatana"], False),
+        (probe(requested="qt"), ["PYSTRAY_BACKEND=qt", "sni"], False),
+        (probe(requested="sni"), ["PYSTRAY_BACKEND=sni", "StatusNotifierWatcher"], True),
     ],
-    ids=["no-display", "no-tray-host", "sni-without-typelib"],
+    ids=[
+        "no-display",
+        "no-tray-host",
+        "wayland-no-tray-host-yet",
+        "wayland-without-bus",
+        "broken-bus-fails-at-once",
+        "forced-gtk-broken-bus",
+        "forced-gtk-no-bus",
+        "forced-gtk-no-pygobject",
+        "forced-xorg-no-display",
+        "forced-appindicator-without-typelib",
+        "unknown-backend",
+        "forced-sni-waits-for-a-host",
+    ],
 )
-def test_no_backend_says_why(probe: DesktopProbe, words: list[str], may_appear: bool) -> None:
-    choice = choose_backend(probe)
+def test_no_backend_says_why(desktop_probe: DesktopProbe, words: list[str], may_appear: bool) -> None:
+    choice = choose_backend(desktop_probe)
     assert choice.name is None
     assert choice.problem is not None
     for word in words:
-        assert word in choice.problem
+        assert word.lower() in choice.problem.lower()
     assert choice.may_appear is may_appear
 
 
 def test_wait_for_tray_looks_again_until_the_panel_appears() -> None:
-    probes = iter([LINUX, LINUX, DesktopProbe(**{**LINUX.__dict__, "xembed_tray": True})])
+    probes = iter([LINUX, LINUX, probe(xembed_tray=True)])
     waits: list[float] = []
-    choice = wait_for_tray(lambda: next(probes), lambda s: waits.append(s) or False, seconds=30)
+    told: list[BackendChoice] = []
+    choice = wait_for_tray(lambda: next(probes), lambda s: waits.append(s) or False, seconds=30, on_wait=told.append)
     assert choice == BackendChoice("gtk")
     assert waits == [1.0, 1.0]
+    assert [c.problem for c in told] == [choose_backend(LINUX).problem], "said once, at once, before waiting"
 
 
 def test_wait_for_tray_gives_up_after_its_time() -> None:
@@ -91,9 +132,13 @@ def test_wait_for_tray_gives_up_after_its_time() -> None:
 
 def test_wait_for_tray_does_not_wait_for_what_cannot_appear() -> None:
     waits: list[float] = []
-    choice = wait_for_tray(lambda: DesktopProbe(platform="linux"), lambda s: waits.append(s) or False, seconds=30)
+    told: list[BackendChoice] = []
+    choice = wait_for_tray(
+        lambda: DesktopProbe(platform="linux"), lambda s: waits.append(s) or False, seconds=30, on_wait=told.append
+    )
     assert choice.name is None
     assert waits == []
+    assert told == []
 
 
 def test_the_probe_sees_a_real_desktop(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, NoReturn
 
 from tray_app import __version__
@@ -33,7 +34,7 @@ EXIT_USAGE = 2
 
 DEMO_PROFILE = "qwen-tray-demo"
 
-DEFAULT_TRAY_WAIT = 5.0
+DEFAULT_TRAY_WAIT = 30.0
 
 KIND_WORDS = {
     "invalid": "invalid",
@@ -65,34 +66,43 @@ class Parser(argparse.ArgumentParser):
         super().error(redact(message))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="qwen-tray",
-        description="Keeps a chat.qwen.ai web session token alive: tray icon, daemon and command line.",
-    )
-    parser.add_argument("--version", action="version", version=f"qwen-tray {__version__}")
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """-v and --storage, which work before the command and after it (``qwen-tray status --storage file``)."""
     parser.add_argument("-v", "--verbose", action="store_true", help="log more, and show tracebacks")
     parser.add_argument(
         "--storage",
         choices=STORAGE_KINDS,
         help='where the token lives: the OS "keyring" (default) or a plain 0600 "file" (opt-in)',
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    status = commands.add_parser("status", help="account, expiry, days left, state, last refresh and error")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="qwen-tray",
+        description="Keeps a chat.qwen.ai web session token alive: tray icon, daemon and command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"qwen-tray {__version__}")
+    add_global_options(parser)
+    # The same options after the command; SUPPRESS leaves what was given before the command alone.
+    after = Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    add_global_options(after)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_parser = partial(commands.add_parser, parents=[after])
+
+    status = add_parser("status", help="account, expiry, days left, state, last refresh and error")
     status.add_argument("--json", action="store_true", help="print JSON (a stable contract for scripts)")
 
-    set_token = commands.add_parser("set-token", help="store a token pasted on stdin (never from the command line)")
+    set_token = add_parser("set-token", help="store a token pasted on stdin (never from the command line)")
     set_token.add_argument("--from-clipboard", action="store_true", help="read the token from the clipboard")
     set_token.add_argument("--no-verify", action="store_true", help="store without asking chat.qwen.ai first")
 
-    commands.add_parser("token", help="print the stored token and nothing else: export QWEN_TOKEN=$(qwen-tray token)")
+    add_parser("token", help="print the stored token and nothing else: export QWEN_TOKEN=$(qwen-tray token)")
 
-    refresh = commands.add_parser("refresh", help="refresh the token if it is due")
+    refresh = add_parser("refresh", help="refresh the token if it is due")
     refresh.add_argument("--force", action="store_true", help="refresh even if it is not due")
     refresh.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
-    tray = commands.add_parser("tray", help="show the tray icon (the default when no command is given)")
+    tray = add_parser("tray", help="show the tray icon (the default when no command is given)")
     tray.add_argument(
         "--wait-for-tray",
         type=float,
@@ -100,17 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"how long to wait for the desktop's tray to appear, e.g. at login (default {DEFAULT_TRAY_WAIT:g})",
     )
-    demo = commands.add_parser(
+    demo = add_parser(
         "demo", help="the tray against a simulated chat.qwen.ai, an hour a second: no account needed"
     )
     demo.add_argument(
         "--wait-for-tray", type=float, default=DEFAULT_TRAY_WAIT, metavar="SECONDS", help=argparse.SUPPRESS
     )
     demo.add_argument("--time-scale", type=float, default=None, help=argparse.SUPPRESS)  # tests run it faster
-    autostart = commands.add_parser("autostart", help="start the tray at login: enable, disable, or status")
+    autostart = add_parser("autostart", help="start the tray at login: enable, disable, or status")
     autostart.add_argument("action", choices=("enable", "disable", "status"))
-    commands.add_parser("daemon", help="keep the token alive without a tray icon, until SIGINT/SIGTERM")
-    commands.add_parser("forget", help="delete the stored token (and the previous one) and the state")
+    add_parser("daemon", help="keep the token alive without a tray icon, until SIGINT/SIGTERM")
+    add_parser("forget", help="delete the stored token (and the previous one) and the state")
     return parser
 
 
@@ -125,7 +135,6 @@ class App:
         self.store: TokenStore
         if storage == "file":
             self.store = FileStore(self.paths.token_file)
-            print(f"qwen-tray: the token is kept in {self.store.description}.", file=sys.stderr)
         else:
             self.store = KeyringStore(service=profile, timeout=self.settings.keyring_timeout)
 
@@ -191,7 +200,17 @@ def cmd_token(app: App) -> int:
 
 
 def cmd_status(app: App) -> int:
-    status = app.service().status()
+    from tray_app.errors import StorageError
+
+    service = app.service()
+    try:
+        status = service.status()
+    except StorageError as exc:
+        if not app.args.json:
+            raise
+        print(json.dumps(service.unknown_status_json(exc), indent=2))  # scripts still get an object
+        print(f"qwen-tray: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     if app.args.json:
         print(json.dumps(status.to_json(), indent=2))
     else:
@@ -236,7 +255,10 @@ def read_pasted_text(app: App) -> str:
     if sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass("Paste the token from chat.qwen.ai (input hidden), then Enter: ")
+        try:
+            return getpass.getpass("Paste the token from chat.qwen.ai (input hidden), then Enter: ")
+        except EOFError:  # Ctrl+D: nothing was pasted, which extract_token says in its own words
+            return ""
     data = sys.stdin.buffer.read(MAX_PASTE_CHARS * 4 + 1)
     try:
         return data.decode("utf-8")
@@ -253,6 +275,7 @@ def cmd_set_token(app: App) -> int:
     checked = "checked with chat.qwen.ai" if not app.args.no_verify else "not checked with the server"
     print(f"Token stored ({checked}) for {who or 'account ' + str(status.claims.user_id)}.")
     print(f"It expires {format_utc(status.claims.expires_at)} ({format_left(status.claims.expires_at - status.now)}).")
+    print(f"It is kept in {app.store.description}.")
     return EXIT_OK
 
 
@@ -368,8 +391,10 @@ def cmd_autostart(app: App) -> int:
 
 
 def cmd_forget(app: App) -> int:
-    app.service().forget()
-    print("Forgot the stored token, the previous one, and the state.")
+    if app.service().forget():
+        print("Forgot the stored token, the previous one, and the state.")
+    else:
+        print(f"Nothing to forget: no token is stored in {app.store.description}.")
     return EXIT_OK
 
 

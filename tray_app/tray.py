@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import webbrowser
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +28,10 @@ from tray_app.errors import QwenTrayError
 from tray_app.icon import IconFace, icon_face, render_icon
 from tray_app.notify import FallbackNotifier
 from tray_app.paths import AppPaths
+from tray_app.policy import DAY, TokenState
 from tray_app.refresher import Refresher
 from tray_app.store import CURRENT
-from tray_app.tray_backend import NO_TRAY_HELP, BackendChoice
+from tray_app.tray_backend import NO_TRAY_HELP, SNI, BackendChoice
 from tray_app.view import (
     HOW_TO_GET_A_TOKEN,
     MenuEntry,
@@ -100,6 +103,10 @@ class TrayApp:
         entries = menu_entries(status, settings, start_at_login=start_at_login)
         return _face(status), self._title_prefix + tray_title(status), entries
 
+    def _needs_attention(self) -> bool:
+        with self._lock:
+            return needs_attention(self._status)
+
     def _apply(self) -> None:
         """The one place the icon, its title and its menu change. Runs on the icon's thread (or, where
         the backend forwards changes itself, one caller at a time); redraws only what changed."""
@@ -112,6 +119,8 @@ class TrayApp:
                 self.icon.title = title
             if entries != shown_entries:
                 self.icon.menu = self._menu(entries)
+            if getattr(self.icon, "HAS_ATTENTION", False):  # our SNI icon: the host may highlight it
+                self.icon.attention = self._needs_attention()
             self._shown = (face, title, entries)
 
     def _request_apply(self) -> None:
@@ -129,6 +138,8 @@ class TrayApp:
                 return False
 
             GLib.idle_add(once)
+        elif name == SNI:
+            self.icon.call_soon(call)
         elif name == "darwin":
             from PyObjCTools import AppHelper
 
@@ -295,8 +306,16 @@ class TrayApp:
     # -- life cycle ----------------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Show the icon and run until Quit; returns the exit code."""
-        self.icon.run(setup=self._setup)
+        """Show the icon and run until Quit; returns the exit code. A failure of the icon's loop (a
+        backend that raises, a bus that breaks) is one line and exit 1, never a traceback or a hang."""
+        try:
+            self.icon.run(setup=self._setup)
+        except Exception as exc:  # whatever ends the icon's loop ends the app, said in one line
+            reason = exc.message if isinstance(exc, QwenTrayError) else f"{type(exc).__name__}: {exc}"
+            log.error("The tray stopped: %s", reason, exc_info=not isinstance(exc, QwenTrayError))
+            print(f"qwen-tray: the tray stopped: {reason}", file=sys.stderr)  # noqa: T201 - started from a shell
+            self.exit_code = 1
+            self._shut_down()
         return self.exit_code
 
     def _setup(self, icon: Any) -> None:
@@ -336,21 +355,27 @@ class TrayApp:
             return ready.wait(1.0) and answer[0]
         if name == "xorg":
             return self.icon._systray_manager is not None
+        if name == SNI:
+            return bool(self.icon.registered.is_set())
         return None
 
-    def quit(self) -> None:
+    def quit(self, exit_code: int = 0) -> None:
         """Stop the refresher, clear the clipboard if it still holds our token, and end the icon's loop."""
         log.info("Quitting.")
+        self.exit_code = exit_code
+        self._shut_down()
+        self.icon.stop()
+
+    def _shut_down(self) -> None:
         self.refresher.stop(timeout=5)
         if self._clear_timer is not None:
             self._clear_timer.cancel()
         with self._lock:
-            clearing = self._settings.clear_clipboard_after > 0
+            clearing = self._settings.clear_clipboard_after > 0 and not self._closing
             self._closing = True
         if clearing:
             self._worker.submit(self._clear_clipboard_if_ours)
         self._worker.shutdown(wait=True)
-        self.icon.stop()
 
 
 def run_tray(
@@ -362,14 +387,22 @@ def run_tray(
     title_prefix: str = "",
 ) -> int:
     """Everything ``qwen-tray tray`` does: one instance per profile, a backend chosen on purpose, the
-    refresher on its thread, the icon on this one. Returns the exit code."""
+    refresher on its thread, the icon on this one. Returns the exit code; never leaves the process
+    behind when the icon's loop has ended (see :func:`_end_lingering_threads`)."""
     from tray_app.locks import hold_instance_lock
     from tray_app.notify import default_notifier
     from tray_app.tray_backend import TrayUnavailableError, load_pystray, probe_desktop, wait_for_tray
 
+    def say_waiting(choice: BackendChoice) -> None:
+        print(  # noqa: T201 - the person who started us should know why nothing shows yet
+            f"qwen-tray: {choice.problem} Waiting up to {wait_for_tray_seconds:g} s for a tray to appear…",
+            file=sys.stderr,
+            flush=True,
+        )
+
     lock = hold_instance_lock(paths.instance_lock)
     try:
-        choice = wait_for_tray(probe_desktop, threading.Event().wait, wait_for_tray_seconds)
+        choice = wait_for_tray(probe_desktop, threading.Event().wait, wait_for_tray_seconds, on_wait=say_waiting)
         if choice.name is None:
             raise TrayUnavailableError(choice.problem or "No system tray is available.")
         if choice.note:
@@ -387,12 +420,54 @@ def run_tray(
             backend=choice,
             title_prefix=title_prefix,
         )
+        _quit_on_signals(tray)
         try:
-            return tray.run()
+            code = tray.run()
         finally:
             refresher.stop()
     finally:
         lock.release()
+    _end_lingering_threads(code)
+    return code
+
+
+#: Exit codes for a tray ended by a signal: Ctrl+C as shells report it; SIGTERM is an ordinary stop.
+SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 0}
+#: How long threads may take to end after the icon's loop has ended, before the process ends anyway.
+LINGER_GRACE = 3.0
+
+
+def _quit_on_signals(tray: TrayApp) -> None:
+    """Ctrl+C and SIGTERM quit like the menu's Quit (clipboard cleared, lock released), quietly, on
+    every backend: the handler only starts the quit, which ends the icon's loop from outside it."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("Signal %d: quitting.", signum)
+        threading.Thread(
+            target=tray.quit, args=(SIGNAL_EXIT_CODES.get(signal.Signals(signum), 1),), name="qwen-tray-quit"
+        ).start()
+
+    for signum in SIGNAL_EXIT_CODES:
+        signal.signal(signum, on_signal)
+
+
+def _end_lingering_threads(code: int, grace: float = LINGER_GRACE) -> None:
+    """End the process now if a thread outlives the icon's loop by more than ``grace`` seconds.
+
+    pystray's setup thread (not a daemon) waits for ever for a loop that failed before it was ready,
+    and a toolkit may leave threads of its own: a tray whose icon is gone must not stay behind."""
+    deadline = time.monotonic() + grace
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    lingering = [t.name for t in threading.enumerate() if t is not current and not t.daemon and t.is_alive()]
+    if lingering:
+        log.warning("Ending the process: threads still running after the tray stopped: %s", ", ".join(lingering))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 _ACTION_FAILED = {
@@ -404,6 +479,15 @@ _ACTION_FAILED = {
     "toggle_clear_clipboard": "Could not save the setting",
     "toggle_autostart": "Could not change starting at login",
 }
+
+
+def needs_attention(status: Status) -> bool:
+    """Whether the tray should draw the eye to the icon: the token is gone or will be soon, and
+    refreshing is not taking care of it (a healthy token close to its refresh is not news)."""
+    if status.state in (TokenState.MISSING, TokenState.INVALID, TokenState.EXPIRED):
+        return True
+    left = None if status.claims is None else status.claims.expires_at - status.now
+    return status.state is not TokenState.OK and left is not None and left < DAY
 
 
 def _face(status: Status) -> IconFace:

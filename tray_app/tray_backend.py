@@ -1,9 +1,13 @@
-"""Which pystray backend to use, chosen on purpose instead of by pystray's import-time guess.
+"""Which tray backend to use, chosen on purpose instead of by pystray's import-time guess.
 
 Left to itself, ``import pystray`` on Linux raises ValueError when PyGObject lacks the AppIndicator
 typelib, raises Xlib's DisplayNameError without a display, and its gtk/appindicator backends hang for
 ever without a session D-Bus. So we look first (:func:`probe_desktop`), decide with a pure function
 (:func:`choose_backend`), and only then import pystray with ``PYSTRAY_BACKEND`` set to the choice.
+
+Where a StatusNotifierItem host is on the session bus (KDE, GNOME's AppIndicator extension, XFCE,
+LXQt, waybar) our own ``sni`` backend (:mod:`tray_app.sni`) is the choice: it answers a left click,
+which pystray's appindicator cannot, and needs neither GTK nor an X display.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import logging
 import os
 import struct
 import sys
-from collections.abc import Callable, Mapping
+import types
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +27,9 @@ from tray_app.errors import QwenTrayError
 log = logging.getLogger(__name__)
 
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
+SNI = "sni"
+#: What PYSTRAY_BACKEND may name: ours, and pystray's own.
+KNOWN_BACKENDS = (SNI, "gtk", "appindicator", "xorg", "darwin", "win32", "dummy")
 NO_TRAY_HELP = (
     "On GNOME, install and enable the 'AppIndicator and KStatusNotifierItem Support' extension; "
     "on a machine without a desktop, use `qwen-tray daemon`."
@@ -40,9 +49,11 @@ class DesktopProbe:
     platform: str
     requested: str | None = None  # PYSTRAY_BACKEND, the user's override
     display: bool = False  # an X11 display (or XWayland) to draw on
-    gtk: bool = False  # PyGObject with GTK 3
-    appindicator: bool = False  # the (Ayatana)AppIndicator3 typelib
+    wayland: bool = False  # a Wayland session ($WAYLAND_DISPLAY)
+    gtk: bool = False  # PyGObject with GTK 3 (only looked for when the choice may need it)
+    appindicator: bool = False  # the (Ayatana)AppIndicator3 typelib (only looked for when asked for)
     session_bus: bool = False  # a session D-Bus that answers (gtk/appindicator hang without one)
+    bus_problem: str | None = None  # a session bus is set but does not answer: why
     sni_watcher: bool = False  # a StatusNotifierItem host (KDE, GNOME with the extension, ...)
     xembed_tray: bool = False  # an X11 system tray (XEmbed: XFCE, MATE, LXQt, trayer, ...)
 
@@ -59,54 +70,89 @@ class BackendChoice:
 
 
 def choose_backend(probe: DesktopProbe) -> BackendChoice:
-    """Pick the pystray backend for this desktop, or say why there is none."""
+    """Pick the tray backend for this desktop, or say why there is none."""
     if probe.requested:
-        return BackendChoice(probe.requested, note=f"PYSTRAY_BACKEND={probe.requested} chosen by the user")
+        return _requested_backend(probe, probe.requested)
     if probe.platform == "darwin":
         return BackendChoice("darwin")
     if probe.platform == "win32":
         return BackendChoice("win32")
-    if not probe.display:
+    if probe.sni_watcher:
+        return BackendChoice(SNI)
+    if not probe.display and not probe.wayland:
         return BackendChoice(
             None,
-            problem="No graphical display ($DISPLAY is not set): the tray needs a desktop session "
-            "(X11, or XWayland under Wayland). On a machine without a desktop, use `qwen-tray daemon`.",
+            problem="No graphical display ($DISPLAY and $WAYLAND_DISPLAY are not set): the tray needs a desktop "
+            "session. On a machine without a desktop, use `qwen-tray daemon`.",
         )
-    gtk_usable = probe.gtk and probe.session_bus
-    if probe.sni_watcher and gtk_usable and probe.appindicator:
-        return BackendChoice("appindicator")
-    if probe.xembed_tray and gtk_usable:
+    if probe.xembed_tray and probe.gtk and probe.session_bus:
         return BackendChoice("gtk")
     if probe.xembed_tray:
+        missing = "PyGObject (python3-gi)" if not probe.gtk else "a working session D-Bus"
+        return BackendChoice("xorg", note=f"no menu: {missing} is missing; left click copies the token")
+    if probe.bus_problem:
+        return BackendChoice(None, problem=f"The tray cannot start: {probe.bus_problem}.")
+    if not probe.session_bus and not probe.display:
         return BackendChoice(
-            "xorg",
-            note="no menu: PyGObject (python3-gi) or a session D-Bus is missing; left click copies the token",
-        )
-    if probe.sni_watcher and gtk_usable:
-        return BackendChoice(
-            None,
-            problem="The tray here needs AppIndicator support: install gir1.2-ayatanaappindicator3-0.1.",
+            None, problem="The tray cannot start: Wayland trays live on the session D-Bus, and there is none."
         )
     return BackendChoice(None, problem=f"No system tray was found. {NO_TRAY_HELP}", may_appear=True)
 
 
+def _requested_backend(probe: DesktopProbe, name: str) -> BackendChoice:
+    """The backend PYSTRAY_BACKEND names, if it can start here; else why not, at once (no waiting)."""
+    chosen = f"PYSTRAY_BACKEND={name}"
+    if name not in KNOWN_BACKENDS:
+        return BackendChoice(None, problem=f"{chosen} is not a tray backend ({', '.join(KNOWN_BACKENDS)}).")
+    needs_bus = name in (SNI, "gtk", "appindicator")
+    if needs_bus and probe.bus_problem:
+        return BackendChoice(None, problem=f"{chosen} cannot start: {probe.bus_problem}.")
+    if needs_bus and not probe.session_bus and probe.platform not in ("darwin", "win32"):
+        return BackendChoice(None, problem=f"{chosen} cannot start: there is no session D-Bus.")
+    if name in ("gtk", "appindicator", "xorg") and not probe.display:
+        return BackendChoice(None, problem=f"{chosen} cannot start: $DISPLAY is not set.")
+    if name in ("gtk", "appindicator") and not probe.gtk:
+        return BackendChoice(None, problem=f"{chosen} cannot start: PyGObject with GTK 3 (python3-gi) is missing.")
+    if name == "appindicator" and not probe.appindicator:
+        return BackendChoice(
+            None, problem=f"{chosen} cannot start: install gir1.2-ayatanaappindicator3-0.1 (AppIndicator support)."
+        )
+    if name == SNI and not probe.sni_watcher:
+        return BackendChoice(
+            None, problem=f"{chosen}: no tray host (StatusNotifierWatcher) is on the session bus.", may_appear=True
+        )
+    return BackendChoice(name, note=f"{chosen} chosen by the user")
+
+
 def probe_desktop(env: Mapping[str, str] | None = None, platform: str = sys.platform) -> DesktopProbe:
-    """Look at this desktop without importing pystray (and without hanging: every check is bounded)."""
+    """Look at this desktop without importing pystray (and without hanging: every check is bounded).
+
+    GTK is looked for only when the choice may need it: loading it costs time and memory that the
+    ``sni`` backend does not need."""
     env = os.environ if env is None else env
-    if platform in ("darwin", "win32") or env.get("PYSTRAY_BACKEND"):
-        return DesktopProbe(platform=platform, requested=env.get("PYSTRAY_BACKEND") or None)
+    requested = env.get("PYSTRAY_BACKEND") or None
+    if platform in ("darwin", "win32"):
+        return DesktopProbe(platform=platform, requested=requested)
     display = bool(env.get("DISPLAY"))
-    gtk = display and _gi_has("Gtk", "3.0")
-    appindicator = gtk and (_gi_has("AyatanaAppIndicator3", "0.1") or _gi_has("AppIndicator3", "0.1"))
-    session_bus, sni_watcher = _session_bus_state()
+    session_bus, sni_watcher, bus_problem = _session_bus_state()
+    wants_gtk = requested in ("gtk", "appindicator") or (requested is None and not sni_watcher)
+    gtk = display and wants_gtk and _gi_has("Gtk", "3.0")
+    appindicator = (
+        requested == "appindicator"
+        and gtk
+        and (_gi_has("AyatanaAppIndicator3", "0.1") or _gi_has("AppIndicator3", "0.1"))
+    )
     return DesktopProbe(
         platform=platform,
+        requested=requested,
         display=display,
+        wayland=bool(env.get("WAYLAND_DISPLAY")),
         gtk=gtk,
         appindicator=appindicator,
         session_bus=session_bus,
+        bus_problem=bus_problem,
         sni_watcher=sni_watcher,
-        xembed_tray=display and _xembed_tray_owned(),
+        xembed_tray=display and not sni_watcher and _xembed_tray_owned(),
     )
 
 
@@ -121,19 +167,21 @@ def _gi_has(namespace: str, version: str) -> bool:
     return True
 
 
-def _session_bus_state() -> tuple[bool, bool]:
-    """(the session bus answers, a StatusNotifierItem watcher is on it), within two seconds."""
+def _session_bus_state() -> tuple[bool, bool, str | None]:
+    """(the session bus answers, a StatusNotifierItem watcher is on it, why a bus that is set does not
+    answer), within two seconds."""
     from tray_app.dbus import BusConversation, session_bus_address
 
     address = session_bus_address()
     if address is None:
-        return False, False
+        return False, False, None
     try:
         with BusConversation(address, timeout=2.0) as bus:
-            return True, bus.name_has_owner(SNI_WATCHER)
+            return True, bus.name_has_owner(SNI_WATCHER), None
     except (ImportError, OSError, ValueError, RuntimeError, struct.error) as exc:
-        log.debug("No usable session D-Bus: %s", exc)
-        return False, False
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        log.debug("No usable session D-Bus: %s", reason)
+        return False, False, f"the session bus ({address}) does not answer: {reason}"
 
 
 def _xembed_tray_owned() -> bool:
@@ -155,11 +203,18 @@ def _xembed_tray_owned() -> bool:
         display.close()
 
 
-def wait_for_tray(probe: Callable[[], DesktopProbe], wait: Callable[[float], bool], seconds: float) -> BackendChoice:
+def wait_for_tray(
+    probe: Callable[[], DesktopProbe],
+    wait: Callable[[float], bool],
+    seconds: float,
+    on_wait: Callable[[BackendChoice], None] = lambda _choice: None,
+) -> BackendChoice:
     """Choose a backend, looking again every second for up to ``seconds`` while no tray is there yet
-    (at login the panel may start after us)."""
+    (at login the panel may start after us); ``on_wait`` hears once that we are waiting, and why."""
     choice = choose_backend(probe())
     waited = 0.0
+    if choice.name is None and choice.may_appear and seconds > 0:
+        on_wait(choice)
     while choice.name is None and choice.may_appear and waited < seconds:
         if wait(1.0):
             break
@@ -169,12 +224,32 @@ def wait_for_tray(probe: Callable[[], DesktopProbe], wait: Callable[[float], boo
 
 
 def load_pystray(choice: BackendChoice) -> Any:
-    """Import pystray with the chosen backend; a failure is a TrayUnavailableError, never a crash or hang."""
+    """pystray with the chosen backend (``Icon``, ``Menu``, ``MenuItem``); a failure is a
+    TrayUnavailableError, never a crash or a hang. For ``sni``, pystray's inert dummy backend gives the
+    menu classes and :mod:`tray_app.sni` the Icon."""
     assert choice.name is not None  # noqa: S101 - callers check choice.problem first
-    os.environ["PYSTRAY_BACKEND"] = choice.name
     try:
-        import pystray
+        with _pystray_backend("dummy" if choice.name == SNI else choice.name):
+            import pystray
+        if choice.name != SNI:
+            return pystray
+        from tray_app.sni import icon_class
+
+        return types.SimpleNamespace(Icon=icon_class(), Menu=pystray.Menu, MenuItem=pystray.MenuItem)
     except Exception as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise TrayUnavailableError(f"The {choice.name} tray backend cannot start ({reason}). {NO_TRAY_HELP}") from exc
-    return pystray
+
+
+@contextmanager
+def _pystray_backend(name: str) -> Iterator[None]:
+    """pystray reads PYSTRAY_BACKEND once, at import; our children (the hook, xdg-open) must not inherit it."""
+    before = os.environ.get("PYSTRAY_BACKEND")
+    os.environ["PYSTRAY_BACKEND"] = name
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYSTRAY_BACKEND"]
+        else:
+            os.environ["PYSTRAY_BACKEND"] = before
