@@ -9,15 +9,18 @@ token to expire, and bounded polls while a daemon runs).
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import re
+import select
 import shlex
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -381,6 +384,54 @@ def test_set_token_refusals_leave_the_stored_token_alone(
     assert {name: len(text) for name, text in lines.items()} == dict.fromkeys(lines, 1), lines
 
 
+def read_until(fd: int, marker: bytes, timeout: float = TIMEOUT) -> bytes:
+    """What a terminal shows, up to and including ``marker`` (bounded by ``timeout``)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out waiting for {marker!r} on the terminal; saw {seen!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            seen += os.read(fd, 1024)
+    return seen
+
+
+def test_ctrl_d_at_the_prompt_is_nothing_pasted(
+    env: dict[str, str], live_server: QwenSimulator, account: Account
+) -> None:
+    good = issue(live_server, account, 6)
+    put(env, good)
+    terminal, user_side = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [str(QWEN_TRAY), "set-token"],
+            stdin=user_side,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+            # The pty becomes its controlling terminal, so the prompt opens /dev/tty as it does for a person.
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # noqa: PLW1509 - no threads in this child yet
+        )
+        os.close(user_side)
+        try:
+            read_until(terminal, b"Paste the token")
+            os.write(terminal, b"\x04")  # Ctrl+D on an empty line: end of input
+            stdout, stderr = process.communicate(timeout=TIMEOUT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    finally:
+        os.close(terminal)
+    run = Run(("set-token",), process.returncode, stdout.decode(), stderr.decode())
+    assert run.error_line() == "qwen-tray: Nothing was pasted: the text is empty."
+    assert run.stdout == ""
+    assert held(env) == good
+    assert live_server.requests == []
+
+
 # -- token -------------------------------------------------------------------------------------------
 
 
@@ -577,18 +628,22 @@ def test_forget_deletes_the_token(env: dict[str, str], live_server: QwenSimulato
 def test_file_store_by_flag_and_by_config(
     env: dict[str, str], live_server: QwenSimulator, account: Account, tmp_path: Path
 ) -> None:
+    """Where the file is, is said once, when the token is stored; no other command repeats it on stderr
+    (``$(qwen-tray token)`` in a script, a cron job's mail)."""
     token_file = app_dir(env, "STATE") / "token.json"
     token = issue(live_server, account, 6)
     run = qwen(env, "--storage", "file", "set-token", stdin=token)
     assert run.returncode == 0, run
-    assert str(token_file) in run.stderr
+    assert str(token_file) in run.stdout
+    assert run.stderr == ""
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert token in token_file.read_text("utf-8")
     for args in (["status"], ["status", "--json"], ["refresh"], ["token"]):
         run = qwen(env, "--storage", "file", *args)
         assert run.returncode == 0, run
-        assert str(token_file) in run.stderr, args
+        assert run.stderr == "", args
     assert run.stdout == token + "\n"
+    assert str(token_file) in qwen(env, "--storage", "file", "status").stdout  # asked for: "Stored in:"
     assert stored(env) is None  # the keyring was never used
 
     config_env = cli_env(live_server.base_url, tmp_path / "by-config")
@@ -596,16 +651,65 @@ def test_file_store_by_flag_and_by_config(
     write_config(config_env, 'storage = "file"\n')
     run = qwen(config_env, "set-token", "--no-verify", stdin=token)
     assert run.returncode == 0, run
-    assert str(config_file) in run.stderr
+    assert str(config_file) in run.stdout
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
     run = qwen(config_env, "token")
-    assert (run.returncode, run.stdout) == (0, token + "\n")
-    assert str(config_file) in run.stderr
+    assert (run.returncode, run.stdout, run.stderr) == (0, token + "\n", "")
     assert qwen(config_env, "--storage", "keyring", "token").returncode == 1
     run = qwen(config_env, "forget")
-    assert run.returncode == 0, run
-    assert str(config_file) in run.stderr
+    assert (run.returncode, run.stderr) == (0, ""), run
+    assert "Forgot" in run.stdout
     assert not config_file.exists()
+
+
+def test_global_options_work_after_the_command_too(
+    env: dict[str, str], live_server: QwenSimulator, account: Account
+) -> None:
+    token_file = app_dir(env, "STATE") / "token.json"
+    token = issue(live_server, account, 6)
+    run = qwen(env, "set-token", "--no-verify", "--storage", "file", stdin=token)
+    assert run.returncode == 0, run
+    assert token in token_file.read_text("utf-8")
+    assert held(env) is None  # not the keyring
+    run = qwen(env, "token", "--storage", "file")
+    assert (run.returncode, run.stdout) == (0, token + "\n")
+    run = qwen(env, "status", "--json", "--storage=file", "-v")
+    assert (run.returncode, run.json()["state"]) == (0, "ok")
+    # After the command wins over before it, as a later option does.
+    assert qwen(env, "--storage", "keyring", "token", "--storage", "file").stdout == token + "\n"
+    assert qwen(env, "--storage", "file", "token").stdout == token + "\n"
+    assert qwen(env, "token").returncode == 1  # the default is still the keyring
+    assert qwen(env, "status", "--storage", "cloud").returncode == 2
+
+
+def test_status_json_is_an_object_even_when_the_keyring_is_unavailable(
+    env: dict[str, str], live_server: QwenSimulator, account: Account
+) -> None:
+    put(env, issue(live_server, account, 6))
+    assert qwen(env, "refresh", "--force").returncode == 0  # the state file now knows the account
+    _code, usable = status(env)
+    no_keyring = {**env, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    run = qwen(no_keyring, "status", "--json")
+    assert run.returncode == 1
+    data = run.json()
+    assert set(data) == set(usable)  # the same contract, every key present
+    assert data["state"] == "unknown"
+    assert data["last_error"]["kind"] == "storage"
+    assert NO_KEYRING.search(data["last_error"]["message"])
+    assert abs(data["last_error"]["at"] - time.time()) < 60
+    assert (data["user_id"], data["expires_at"], data["days_left"], data["next_refresh_at"]) == (None,) * 4
+    assert (data["email"], data["last_refresh"]) == (usable["email"], usable["last_refresh"])
+    assert NO_KEYRING.search(run.error_line())
+
+
+def test_forget_with_nothing_stored_says_so(env: dict[str, str], live_server: QwenSimulator, account: Account) -> None:
+    run = qwen(env, "forget")
+    assert (run.returncode, run.stderr) == (0, ""), run
+    assert run.stdout.startswith("Nothing to forget: no token is stored")
+    assert "Forgot" not in run.stdout
+    put(env, issue(live_server, account, 6))
+    assert qwen(env, "forget").stdout.startswith("Forgot the stored token")
+    assert qwen(env, "forget").stdout.startswith("Nothing to forget")
 
 
 @pytest.mark.parametrize(

@@ -313,10 +313,11 @@ def test_forget_deletes_both_tokens_and_the_state(
 ) -> None:
     service.set_token(token_with_days(server, account, clock, 2), verify=False)
     service.refresh()
-    service.forget()
+    assert service.forget() is True
     assert (stored(service), stored(service, PREVIOUS)) == (None, None)
     assert not service.state_file.path.exists()
     assert service.status().state is TokenState.MISSING
+    assert service.forget() is False
 
 
 def test_a_damaged_stored_token_is_a_storage_error(service: TokenService) -> None:

@@ -77,8 +77,11 @@ def test_replace_token_keeps_the_previous(store: TokenStore) -> None:
 def test_forget_all(store: TokenStore) -> None:
     replace_token(store, TOKEN_A)
     replace_token(store, TOKEN_B)
-    forget_all(store)
+    assert forget_all(store) is True
     assert (store.get(CURRENT), store.get(PREVIOUS)) == (None, None)
+    assert forget_all(store) is False  # nothing was left to forget
+    store.set(TOKEN_A, PREVIOUS)
+    assert forget_all(store) is True  # a previous token alone is something
 
 
 def test_the_file_store_is_private(app_paths: AppPaths) -> None:

@@ -110,9 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"how long to wait for the desktop's tray to appear, e.g. at login (default {DEFAULT_TRAY_WAIT:g})",
     )
-    demo = add_parser(
-        "demo", help="the tray against a simulated chat.qwen.ai, an hour a second: no account needed"
-    )
+    demo = add_parser("demo", help="the tray against a simulated chat.qwen.ai, an hour a second: no account needed")
     demo.add_argument(
         "--wait-for-tray", type=float, default=DEFAULT_TRAY_WAIT, metavar="SECONDS", help=argparse.SUPPRESS
     )

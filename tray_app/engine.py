@@ -168,6 +168,22 @@ class TokenService:
                 "set a new one with `qwen-tray set-token`."
             ) from exc
 
+    def unknown_status_json(self, error: QwenTrayError) -> dict[str, Any]:
+        """The `status --json` contract when the token cannot be read (a keyring that is missing, locked
+        or damaged): ``state`` "unknown", what the state file knows, and ``last_error`` saying why."""
+        record = self.state_file.load()
+        return {
+            "state": "unknown",
+            "user_id": None,
+            "email": record.email,
+            "name": record.name,
+            "expires_at": None,
+            "days_left": None,
+            "last_refresh": record.last_refresh,
+            "last_error": {"kind": error.kind, "message": error.message, "at": self.clock()},
+            "next_refresh_at": None,
+        }
+
     # -- acting -------------------------------------------------------------------------------
 
     @contextmanager
@@ -304,14 +320,16 @@ class TokenService:
         self._run_hook(claims.token, claims.expires_at)
         return status
 
-    def forget(self) -> None:
-        """Delete the stored token, the previous one, and the state."""
+    def forget(self) -> bool:
+        """Delete the stored token, the previous one, and the state; False if no token was stored."""
         with self._exclusive():
-            forget_all(self.store)
+            found = forget_all(self.store)
             self.state_file.delete()
             status = self.evaluate(None, State(), self.clock())
-        log.info("The stored token was forgotten.")
+        if found:
+            log.info("The stored token was forgotten.")
         self.publish(EngineEvent("forgotten", status))
+        return found
 
     def _run_hook(self, token: str, expires_at: int) -> None:
         if self.settings.on_refresh:

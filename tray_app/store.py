@@ -64,9 +64,14 @@ def replace_token(store: TokenStore, token: str) -> None:
         raise StorageError(f"The token did not read back from {store.description}; the old one was kept.")
 
 
-def forget_all(store: TokenStore) -> None:
+def forget_all(store: TokenStore) -> bool:
+    """Delete both slots; whether a token was stored (False: there was nothing to forget)."""
+    found = False
     for slot in SLOTS:
-        store.delete(slot)
+        if store.get(slot) is not None:
+            store.delete(slot)
+            found = True
+    return found
 
 
 class KeyringStore:
@@ -174,7 +179,7 @@ def _translate_keyring_error(exc: BaseException, action: str) -> StorageError:
 
 
 class FileStore:
-    """Opt-in plain-file store: JSON in a 0600 file. Every command that uses it says where it is."""
+    """Opt-in plain-file store: JSON in a 0600 file. ``set-token`` says where it is, ``status`` shows it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
