@@ -17,8 +17,7 @@ import os
 import struct
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,27 +228,27 @@ def load_pystray(choice: BackendChoice) -> Any:
     menu classes and :mod:`tray_app.sni` the Icon."""
     assert choice.name is not None  # noqa: S101 - callers check choice.problem first
     try:
-        with _pystray_backend("dummy" if choice.name == SNI else choice.name):
-            import pystray
         if choice.name != SNI:
-            return pystray
+            return import_pystray(choice.name)
         from tray_app.sni import icon_class
 
+        pystray = import_pystray("dummy")
         return types.SimpleNamespace(Icon=icon_class(), Menu=pystray.Menu, MenuItem=pystray.MenuItem)
     except Exception as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise TrayUnavailableError(f"The {choice.name} tray backend cannot start ({reason}). {NO_TRAY_HELP}") from exc
 
 
-@contextmanager
-def _pystray_backend(name: str) -> Iterator[None]:
-    """pystray reads PYSTRAY_BACKEND once, at import; our children (the hook, xdg-open) must not inherit it."""
+def import_pystray(backend: str) -> Any:
+    """``import pystray`` with PYSTRAY_BACKEND set to ``backend`` for that import only: pystray reads it
+    once, and our children (the hook, xdg-open) must not inherit it."""
     before = os.environ.get("PYSTRAY_BACKEND")
-    os.environ["PYSTRAY_BACKEND"] = name
+    os.environ["PYSTRAY_BACKEND"] = backend
     try:
-        yield
+        import pystray
     finally:
         if before is None:
             del os.environ["PYSTRAY_BACKEND"]
         else:
             os.environ["PYSTRAY_BACKEND"] = before
+    return pystray

@@ -19,12 +19,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from pystray import _base
-
 from tray_app.errors import QwenTrayError
 from tray_app.sni.interfaces import ITEM_PATH, MENU_PATH, DbusMenu, StatusNotifierItem
 from tray_app.sni.menu import MenuModel, build_menu, menu_change
 from tray_app.sni.pixmaps import Pixmap, argb32_pixmaps
+from tray_app.tray_backend import import_pystray
+
+#: pystray's backend-neutral Icon (its dummy backend loads no toolkit and opens no display).
+_PystrayIcon: Any = import_pystray("dummy")._base.Icon
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class SniError(QwenTrayError):
     kind = "tray"
 
 
-class SniIcon(_base.Icon):  # type: ignore[misc]  # pystray has no type hints
+class SniIcon(_PystrayIcon):  # type: ignore[misc]  # pystray has no type hints
     """pystray's Icon surface (icon, title, menu, visible, run, stop, default action) as an SNI item."""
 
     HAS_DEFAULT_ACTION = True
@@ -164,10 +166,11 @@ class SniIcon(_base.Icon):  # type: ignore[misc]  # pystray has no type hints
             loop.run_until_complete(self._serve())
         finally:
             self._loop = None
-            for task in asyncio.all_tasks(loop):
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop), return_exceptions=True))
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     def _run_detached(self) -> None:
