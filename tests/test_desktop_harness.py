@@ -1,18 +1,47 @@
-"""The desktop harness (tests/desktop.py) against the real services: bus, keyring, Xvfb, dunst."""
+"""The desktop harness (tests/desktop.py) against the real services: bus, keyring, Xvfb, dunst, tray hosts."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from dbus_fast import Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import (
+    DBusBool,
+    DBusInt32,
+    DBusObjectPath,
+    DBusSignature,
+    DBusStr,
+    DBusUInt32,
+    DBusVariant,
+)
+from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
+from PIL import Image
 
 from tests import desktop
-from tests.desktop import Dunst, GnomeKeyring, SessionBus, Xvfb
+from tests.desktop import (
+    Dunst,
+    GnomeKeyring,
+    LxqtPanel,
+    SessionBus,
+    SharedSessionBus,
+    SwayWaybar,
+    XfcePanel,
+    Xvfb,
+)
 from tests.helpers import run, wait_for
 
 DEADLINE = 5.0
@@ -224,3 +253,343 @@ def test_stop_ends_exactly_the_started_processes(tmp_path: Path) -> None:
     assert_all_gone(services)
     for service in services:
         service.stop()  # idempotent
+
+
+# -- StatusNotifierItem hosts ---------------------------------------------------------------------------------
+PROBE_COLOUR = (255, 0, 170)  # in no theme: a pixel this colour is the probe's icon
+STRIP = (0, 0, 1024, 40)  # the panels' 32 px along the top, and a little below
+_probe_serial = itertools.count(1)
+
+
+def _square(size: int) -> list[Any]:
+    return [size, size, bytes((255, *PROBE_COLOUR)) * (size * size)]  # ARGB32, network byte order
+
+
+# dbus-fast reads the D-Bus signatures from these annotations, evaluated in this module's namespace (this
+# module has ``from __future__ import annotations``). Methods that return nothing have no return annotation:
+# with postponed annotations dbus-fast would read the string "None" as no signature at all, and fail.
+class _ProbeItemInterface(ServiceInterface):
+    """org.kde.StatusNotifierItem: a solid square, not a menu; every call appended to ``calls``."""
+
+    def __init__(self, calls: list[tuple[Any, ...]]) -> None:
+        super().__init__(desktop.ITEM_INTERFACE)
+        self.calls = calls
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Id(self) -> DBusStr:
+        return "qwen-tray-probe"
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Category(self) -> DBusStr:
+        return "ApplicationStatus"
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Status(self) -> DBusStr:
+        return "Active"
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Title(self) -> DBusStr:
+        return "Probe"
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ItemIsMenu(self) -> DBusBool:
+        return False
+
+    @dbus_property(access=PropertyAccess.READ)
+    def IconPixmap(self) -> Annotated[list[Any], DBusSignature("a(iiay)")]:
+        return [_square(22), _square(32)]
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Menu(self) -> DBusObjectPath:
+        return "/MenuBar"
+
+    @method()
+    def Activate(self, x: DBusInt32, y: DBusInt32):  # type: ignore[no-untyped-def]
+        self.calls.append(("Activate", x, y))
+
+    @method()
+    def SecondaryActivate(self, x: DBusInt32, y: DBusInt32):  # type: ignore[no-untyped-def]
+        self.calls.append(("SecondaryActivate", x, y))
+
+    @method()
+    def ContextMenu(self, x: DBusInt32, y: DBusInt32):  # type: ignore[no-untyped-def]
+        self.calls.append(("ContextMenu", x, y))
+
+
+class _ProbeMenuInterface(ServiceInterface):
+    """com.canonical.dbusmenu with one entry, "Copy token" (id 1); events appended to ``calls``."""
+
+    def __init__(self, calls: list[tuple[Any, ...]]) -> None:
+        super().__init__(desktop.MENU_INTERFACE)
+        self.calls = calls
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Version(self) -> DBusUInt32:
+        return 3
+
+    @method()
+    def GetLayout(
+        self, parent: DBusInt32, depth: DBusInt32, names: Annotated[list[str], DBusSignature("as")]
+    ) -> Annotated[list[Any], DBusSignature("u(ia{sv}av)")]:
+        entry = Variant("(ia{sv}av)", [1, {"label": Variant("s", "Copy token")}, []])
+        return [1, [0, {"children-display": Variant("s", "submenu")}, [entry]]]
+
+    @method()
+    def AboutToShow(self, item_id: DBusInt32) -> DBusBool:
+        return False
+
+    @method()
+    def Event(self, item_id: DBusInt32, event: DBusStr, data: DBusVariant, timestamp: DBusUInt32):  # type: ignore[no-untyped-def]
+        self.calls.append(("Event", item_id, event, data.value))
+
+
+class ProbeItem:
+    """A minimal StatusNotifierItem (dbus-fast, its own event loop in a thread): a solid square, calls recorded.
+
+    It registers with the watcher once, at start, and again only when told (``register()``).
+    """
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.name = f"org.kde.StatusNotifierItem-{os.getpid()}-{next(_probe_serial)}"
+        self.entry = f"{self.name}/StatusNotifierItem"  # as the watcher lists it
+        self.calls: list[tuple[Any, ...]] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._bus: Any = None
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(DEADLINE)
+
+    async def _connect(self) -> None:
+        self._bus = await MessageBus(bus_address=self.address).connect()
+        self._bus.export("/StatusNotifierItem", _ProbeItemInterface(self.calls))
+        self._bus.export("/MenuBar", _ProbeMenuInterface(self.calls))
+        await self._bus.request_name(self.name)
+
+    async def _register(self) -> None:
+        call = Message(
+            destination=desktop.WATCHER_NAME, path=desktop.WATCHER_PATH, interface=desktop.WATCHER_NAME,
+            member="RegisterStatusNotifierItem", signature="s", body=[self.name],
+        )  # fmt: skip
+        reply = await self._bus.call(call)
+        if reply.message_type == MessageType.ERROR:
+            raise RuntimeError(f"RegisterStatusNotifierItem failed: {reply.error_name} {reply.body}")
+
+    async def _disconnect(self) -> None:
+        if self._bus is not None:
+            self._bus.disconnect()
+            with contextlib.suppress(Exception):
+                await self._bus.wait_for_disconnect()
+
+    def register(self) -> None:
+        self._run(self._register())
+
+    def called(self, name: str) -> list[tuple[Any, ...]]:
+        return [call for call in list(self.calls) if call[0] == name]
+
+    def __enter__(self) -> ProbeItem:
+        self._thread.start()
+        try:
+            self._run(self._connect())
+            self.register()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._run(self._disconnect())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(DEADLINE)
+            self._loop.close()
+
+
+def _visible_window_names(screen: Xvfb) -> list[str]:
+    env = desktop.env_for(screen)
+    windows = run(["xdotool", "search", "--onlyvisible", "--name", ""], env).stdout.split()
+    return [run(["xdotool", "getwindowname", window], env).stdout.strip() for window in windows]
+
+
+@pytest.mark.parametrize(
+    ("entry", "service", "path"),
+    [
+        (":1.23/StatusNotifierItem", ":1.23", "/StatusNotifierItem"),
+        ("org.kde.StatusNotifierItem-7-1/StatusNotifierItem", "org.kde.StatusNotifierItem-7-1", "/StatusNotifierItem"),
+        (":1.5/org/ayatana/NotificationItem/qwen", ":1.5", "/org/ayatana/NotificationItem/qwen"),
+        ("org.kde.StatusNotifierItem-7-1", "org.kde.StatusNotifierItem-7-1", "/StatusNotifierItem"),
+    ],
+)
+def test_split_item_names_service_and_path(entry: str, service: str, path: str) -> None:
+    assert desktop.split_item(entry) == (service, path)
+
+
+def test_pixel_box_finds_a_colour() -> None:
+    image = Image.new("RGB", (60, 40), (255, 255, 255))
+    image.paste((250, 5, 165), (10, 4, 32, 26))  # 22 x 22, a little off the exact colour
+    box = desktop.pixel_box(image, desktop.near(PROBE_COLOUR, 10), origin=(100, 0))
+    assert box == (110, 4, 132, 26)
+    assert desktop.centre(box) == (121, 15)
+    assert desktop.pixel_box(image, desktop.near((0, 0, 0))) is None
+
+
+def test_env_for_a_wayland_session_drops_display() -> None:
+    class Wayland(desktop.Service):
+        @property
+        def environment(self) -> dict[str, str]:
+            return {"WAYLAND_DISPLAY": "/tmp/x/wayland-1"}  # noqa: S108
+
+    base = {"PATH": "/bin", "DISPLAY": ":0", "XAUTHORITY": "/root/.Xauthority"}
+    env = desktop.env_for(Wayland(), base=base)
+    assert env == {"PATH": "/bin", "WAYLAND_DISPLAY": "/tmp/x/wayland-1"}  # noqa: S108
+    both = desktop.env_for(Xvfb(7), Wayland(), base=base)  # asked for both: both kept
+    assert both["DISPLAY"] == ":7"
+    assert both["WAYLAND_DISPLAY"] == "/tmp/x/wayland-1"  # noqa: S108
+
+
+def test_hosts_list_what_they_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(desktop, "xfconfd_path", lambda: None)
+    monkeypatch.setattr(desktop.shutil, "which", lambda name: None if name in ("waybar", "lxqt-panel") else name)
+    assert XfcePanel.missing() == ["xfconfd"]
+    assert LxqtPanel.missing() == ["lxqt-panel"]
+    assert SwayWaybar.missing() == ["waybar"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as nobody")
+def test_shared_bus_lets_other_users_in() -> None:
+    desktop.require(SharedSessionBus, "setpriv", "dbus-send")
+    workdir = Path(tempfile.mkdtemp(prefix="qwen-tray-bus-", dir=desktop.SHARED_TMP))
+    try:
+        workdir.chmod(0o711)
+        outcomes = {}
+        for bus_class in (SessionBus, SharedSessionBus):
+            with bus_class(workdir / bus_class.__name__) as bus:
+                as_nobody = subprocess.run(
+                    ["setpriv", f"--reuid={desktop.NOBODY}", f"--regid={desktop.NOBODY}", "--clear-groups",
+                     "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus", "/",
+                     "org.freedesktop.DBus.GetId"],
+                    env={"PATH": os.environ["PATH"], "DBUS_SESSION_BUS_ADDRESS": bus.address},
+                    capture_output=True, text=True, timeout=30, check=False,
+                )  # fmt: skip
+                outcomes[bus_class] = as_nobody.returncode
+            assert_all_gone([bus])
+    finally:
+        shutil.rmtree(workdir)
+    assert outcomes == {SessionBus: 1, SharedSessionBus: 0}
+
+
+@pytest.mark.parametrize(
+    ("panel_class", "own_windows"),
+    [(XfcePanel, {"", "xfce4-panel", "wrapper-2.0"}), (LxqtPanel, {"", "LXQt Panel"})],
+    ids=["xfce4-panel", "lxqt-panel"],
+)
+def test_x_panel_shows_the_item_clicks_reach_it_and_restart(
+    panel_class: type[XfcePanel | LxqtPanel], own_windows: set[str], tmp_path: Path
+) -> None:
+    desktop.require(Xvfb, SessionBus, panel_class, "xdotool")
+    with Xvfb(workdir=tmp_path, screen="1024x600x24") as screen, SessionBus(tmp_path) as bus:
+        started = time.monotonic()
+        with panel_class(bus, screen, tmp_path) as panel:
+            print(f"{panel_class.__name__} ready in {time.monotonic() - started:.2f} s")
+            assert desktop.owns_selection(screen.display, desktop.TRAY_SELECTION)
+            assert panel.watcher_owner == bus.name_owner(desktop.WATCHER_NAME)
+            # Nothing but the panel's own windows: no first-run dialog, no error box.
+            assert set(_visible_window_names(screen)) <= own_windows
+
+            with ProbeItem(bus.address) as item:
+                assert item.entry in desktop.registered_items(bus)
+                assert desktop.item_property(bus, item.entry, "Title") == "Probe"
+
+                def icon() -> desktop.Box | None:
+                    return desktop.find_on_screen(screen, STRIP, desktop.near(PROBE_COLOUR, 30))
+
+                box = wait_for(icon, "the probe's colour in the panel")
+                assert 16 <= box[2] - box[0] <= 32, box
+                x, y = desktop.centre(box)
+                desktop.click(screen, x, y, 1)
+                wait_for(lambda: item.called("Activate"), "Activate after a left click", detail=lambda: str(item.calls))
+                assert item.called("Activate") == [("Activate", x, y)]
+                desktop.click(screen, x, y, 2)
+                wait_for(lambda: item.called("SecondaryActivate"), "SecondaryActivate after a middle click")
+                assert item.called("SecondaryActivate") == [("SecondaryActivate", x, y)]
+
+                # A panel restart: a new watcher that knows no item, until the item registers again.
+                old_watcher, old_host, started = panel.watcher_owner, panel.pids[-1], time.monotonic()
+                panel.restart()
+                print(f"{panel_class.__name__} restarted in {time.monotonic() - started:.2f} s")
+                assert panel.watcher_owner not in (None, old_watcher)
+                assert desktop._session_members([old_host]) == []  # the old panel and its plugin wrapper
+                assert desktop.registered_items(bus) == []
+                wait_for(lambda: icon() is None, "the icon to go with the old panel")
+                item.register()
+                assert item.entry in desktop.registered_items(bus)
+                x, y = desktop.centre(wait_for(icon, "the probe's colour in the restarted panel"))
+                desktop.click(screen, x, y, 1)
+                wait_for(lambda: len(item.called("Activate")) == 2, "Activate on the restarted panel")
+        assert_all_gone([panel])
+
+
+def test_sway_waybar_shows_the_item_activates_it_and_shares_the_clipboard(tmp_path: Path) -> None:
+    desktop.require(SwayWaybar)
+    started = time.monotonic()
+    with SwayWaybar(tmp_path) as session:
+        print(f"SwayWaybar ready in {time.monotonic() - started:.2f} s")
+        bus = session.bus
+        env = desktop.env_for(session, base={"PATH": os.environ["PATH"], "DISPLAY": ":0"})
+        assert "DISPLAY" not in env
+        assert Path(env["WAYLAND_DISPLAY"]).is_absolute()
+        assert Path(env["WAYLAND_DISPLAY"]).is_socket()
+        assert env["DBUS_SESSION_BUS_ADDRESS"] == bus.address
+        if os.geteuid() == 0:  # sway will not run as root: it and waybar run as nobody
+            for pid in session.pids[1:]:  # the bus (first) is root's
+                uid = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]
+                assert int(uid) == desktop.NOBODY, pid
+
+        with ProbeItem(bus.address) as item:  # root's item on the bus waybar (nobody) uses
+            assert item.entry in desktop.registered_items(bus)
+
+            def icon() -> desktop.Box | None:
+                shot = session.screenshot(tmp_path / "bar.png", STRIP)
+                return desktop.pixel_box(shot, desktop.near(PROBE_COLOUR, 30))
+
+            box = wait_for(icon, "the probe's colour in waybar's tray")
+            assert 16 <= box[2] - box[0] <= 32, box
+
+            # A headless seat has no pointer: drive the item as waybar does on a click.
+            x, y = desktop.centre(box)
+            desktop.activate(bus, item.entry, x, y)
+            assert item.called("Activate") == [("Activate", x, y)]
+            layout = desktop.menu_layout(bus, item.entry)
+            assert [child["properties"]["label"] for child in layout["children"]] == ["Copy token"]
+            desktop.menu_click(bus, item.entry, layout["children"][0]["id"])
+            assert item.called("Event") == [("Event", 1, "clicked", 0)]
+
+            started = time.monotonic()
+            session.restart()
+            print(f"waybar restarted in {time.monotonic() - started:.2f} s")
+            assert desktop.registered_items(bus) == []
+            item.register()
+            wait_for(icon, "the probe's colour in the restarted waybar")
+
+        # The clipboard: root's wl-copy into nobody's sway, read back by root's wl-paste.
+        assert session.clipboard() == ""
+        copier = subprocess.Popen(
+            ["wl-copy", "--foreground"], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            assert copier.stdin is not None
+            copier.stdin.write("token \u00e9 1".encode())
+            copier.stdin.close()
+            wait_for(lambda: session.clipboard() == "token \u00e9 1", "wl-copy's text via clipboard()")
+        finally:
+            copier.terminate()
+            copier.wait(DEADLINE)
+        session.copy("second")  # the harness's own wl-copy replaces it
+        assert session.clipboard() == "second"
+        root = session.root
+        assert root is not None
+    assert_all_gone([session])
+    assert not root.exists()
