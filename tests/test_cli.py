@@ -950,6 +950,9 @@ def test_daemon_refreshes_holds_the_lock_and_stops_on_signals(
         marker = f"(pid {again.pid})"
         wait_for(lambda: marker in log_text(env) or again.poll() is not None, 10, "the second daemon to start")
         assert again.poll() is None, "a daemon could not start after the first one stopped"
+        start_line = next(line for line in log_text(env).splitlines() if marker in line)
+        keyring_file = Path(env["XDG_DATA_HOME"]) / "python_keyring" / "keyring_pass.cfg"
+        assert f"the token is in the keyring file {keyring_file} (keyrings.alt" in start_line
         again.send_signal(signal.SIGINT)
         ended = finish(again, timeout=5)
     finally:
@@ -957,6 +960,18 @@ def test_daemon_refreshes_holds_the_lock_and_stops_on_signals(
             again.kill()
             finish(again)
     assert ended.returncode == 0, ended
+
+
+def test_daemon_without_any_keyring_says_so_and_exits_at_once(env: dict[str, str]) -> None:
+    """No keyring at all does not come back while the daemon runs: it must not idle looking healthy."""
+    no_keyring = {**env, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    started = time.monotonic()
+    run = qwen(no_keyring, "daemon", timeout=15)
+    assert time.monotonic() - started < 10
+    line = run.error_line()  # exit 1, one line
+    assert NO_KEYRING.search(line), line
+    assert FILE_OPT_IN.search(line), line
+    assert "(fail)" not in log_text(no_keyring)
 
 
 # -- the real Secret Service -------------------------------------------------------------------------
@@ -969,7 +984,7 @@ def test_secret_service_round_trip(
     token = issue(live_server, account, 6)
     run = qwen(env, "set-token", stdin=f"Bearer {token}\n")
     assert run.returncode == 0, run
-    assert "SecretService" in qwen(env, "status").stdout
+    assert "Stored in:    the desktop keyring (Secret Service)" in qwen(env, "status").stdout
     run = qwen(env, "token")
     assert (run.returncode, run.stdout) == (0, token + "\n")
     code, data = status(env)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import logging
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
+from tests import desktop
 from tests.helpers import FakeClock, make_service
+from tests.test_store import SILENT_SECRET_SERVICE
+from tests.test_store import daemon as silent_daemon
+from tray_app.config import Settings
 from tray_app.engine import EngineEvent, TokenService
 from tray_app.paths import AppPaths
 from tray_app.policy import CHECK_INTERVAL, DAY, TokenState
 from tray_app.refresher import Refresher
 from tray_app.simulator import Account, QwenSimulator
+from tray_app.state import StateFile
+from tray_app.store import KeyringStore, forget_all
 
 
 @pytest.fixture
@@ -147,3 +156,50 @@ def test_the_thread_refreshes_on_request_and_stops_at_once(
     assert refresher._thread is not None
     assert not refresher._thread.is_alive()
     assert len(server.requests) == 1
+
+
+def test_a_keyring_that_stops_answering_is_reported_once_and_its_return_too(
+    server: QwenSimulator,
+    account: Account,
+    clock: FakeClock,
+    app_paths: AppPaths,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A real Secret Service that takes the bus name and never answers (as one stuck on a prompt), then a
+    real gnome-keyring in its place: the refresher says so once, keeps looking, and says when it works."""
+    desktop.require(desktop.SessionBus, desktop.GnomeKeyring)
+    with desktop.SessionBus(tmp_path) as bus:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus.address)
+        monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.SecretService.Keyring")
+        caplog.set_level(logging.DEBUG, logger="tray_app.refresher")
+        with silent_daemon([sys.executable, "-c", SILENT_SECRET_SERVICE], desktop.env_for(bus)):
+            bus.wait_for_name("org.freedesktop.secrets", timeout=10)
+            service = TokenService(
+                settings=Settings(base_url=server.base_url),
+                store=KeyringStore(timeout=0.5),
+                state_file=StateFile(app_paths.state_file),
+                refresh_lock_path=app_paths.refresh_lock,
+                clock=clock,
+                wait=clock.wait,
+            )
+            refresher = Refresher(service)
+            for _ in range(3):
+                assert refresher.step() == CHECK_INTERVAL
+                clock.advance(CHECK_INTERVAL)
+        said = [record for record in caplog.records if record.levelno >= logging.INFO]
+        assert len(said) == 1, said
+        assert said[0].levelno == logging.WARNING
+        assert "did not answer within 0.5 s" in said[0].getMessage()
+        assert "looks again every minute" in said[0].getMessage()
+
+        caplog.clear()
+        with desktop.GnomeKeyring(bus, tmp_path):
+            service.set_token(server.issue_token(account), verify=False)
+            refresher.step()
+            refresher.step()
+            forget_all(service.store)
+        said = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
+        assert [line for line in said if "works again" in line] == ["The desktop keyring (Secret Service) works again."]
+        assert not [record for record in caplog.records if record.levelno >= logging.WARNING]

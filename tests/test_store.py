@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import desktop
-from tray_app.errors import StorageError
+from tray_app.errors import NoKeyringError, StorageError
 from tray_app.paths import AppPaths
 from tray_app.store import CURRENT, PREVIOUS, FileStore, KeyringStore, TokenStore, forget_all, replace_token
 
@@ -28,16 +28,18 @@ def store(request: pytest.FixtureRequest, app_paths: AppPaths) -> Iterator[Token
     elif request.param == "keyrings.alt":
         alt_store = KeyringStore(service="qwen-tray-test")
         assert "keyrings.alt" in alt_store.description  # PYTHON_KEYRING_BACKEND from conftest is honoured
+        assert "keyring_pass.cfg" in alt_store.description
         yield alt_store
     else:
         request.getfixturevalue("use_secret_service")
         backend_store = KeyringStore(service="qwen-tray-test", timeout=10)
-        assert "SecretService" in backend_store.description
+        assert backend_store.description == "the desktop keyring (Secret Service)"
         yield backend_store
         forget_all(backend_store)  # the Secret Service outlives one test
 
 
 def test_an_empty_store_has_nothing(store: TokenStore) -> None:
+    store.check_exists()
     assert store.get(CURRENT) is None
     assert store.get(PREVIOUS) is None
 
@@ -100,13 +102,16 @@ def test_a_damaged_token_file_is_a_clear_error(app_paths: AppPaths) -> None:
 
 def test_the_keyring_backend_choice_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    assert "fail" in KeyringStore().description
+    nothing = KeyringStore()
+    assert nothing.description == "no keyring (none was found on this system)"  # not keyring's "(fail)"
+    with pytest.raises(NoKeyringError, match="No system keyring"):
+        nothing.check_exists()
 
 
 @pytest.mark.parametrize("call", [lambda s: s.get(), lambda s: s.set(TOKEN_A)], ids=["get", "set"])
 def test_no_keyring_says_what_to_do(monkeypatch: pytest.MonkeyPatch, call: Callable[[TokenStore], object]) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    with pytest.raises(StorageError) as caught:
+    with pytest.raises(NoKeyringError) as caught:  # a StorageError that says waiting will not help
         call(KeyringStore())
     message = str(caught.value)
     assert "No system keyring" in message

@@ -310,6 +310,9 @@ def cmd_daemon(app: App) -> int:
     from tray_app.locks import hold_instance_lock
     from tray_app.refresher import Refresher
 
+    # No keyring at all will not change while we run: say so and exit (a service manager shows it). A
+    # locked or slow one may come back: the refresher says so once and keeps trying.
+    app.store.check_exists()
     lock = hold_instance_lock(app.paths.instance_lock)
     stop = threading.Event()
     service = app.service(wait=stop.wait)

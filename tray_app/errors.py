@@ -4,6 +4,7 @@
     ├── TokenFormatError          pasted text holds no usable token            kind "input"
     ├── ConfigError               config.toml or a setting is wrong            kind "config"
     ├── StorageError              keyring / file store trouble                 kind "storage"
+    │   └── NoKeyringError        no keyring at all here: waiting will not help kind "storage"
     ├── AlreadyRunningError       another daemon/tray, or refresh, holds a lock kind "locked"
     ├── NoTokenError              nothing is stored yet                        kind "missing"
     ├── ClipboardError            no clipboard mechanism, or it failed         kind "clipboard"
@@ -51,6 +52,11 @@ class StorageError(QwenTrayError):
     """The token could not be read from or written to its store."""
 
     kind = "storage"
+
+
+class NoKeyringError(StorageError):
+    """No keyring exists here at all (keyring found no backend). Unlike a locked or slow keyring, this
+    does not change while the process runs: a daemon says so and exits."""
 
 
 class AlreadyRunningError(QwenTrayError):

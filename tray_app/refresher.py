@@ -11,7 +11,7 @@ import threading
 from dataclasses import replace
 
 from tray_app.engine import EngineEvent, Status, TokenService
-from tray_app.errors import QwenTrayError, RefreshError
+from tray_app.errors import QwenTrayError, RefreshError, StorageError
 from tray_app.policy import CHECK_INTERVAL, Decision, TokenState, decide
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ class Refresher:
         self._seen_mtime: int | None = None
         self._status: Status | None = None
         self._shown_state: TokenState | None = None
+        #: Why the token store failed the last look; said once, as a locked keyring fails every look.
+        self._store_trouble: StorageError | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="qwen-refresher", daemon=True)
@@ -63,12 +65,30 @@ class Refresher:
     def step(self) -> float:
         """One look: reload what changed, refresh if due, publish a state change. Returns seconds to wait."""
         try:
-            return self._step()
+            wait = self._step()
+        except StorageError as exc:
+            self._report_store_trouble(exc)
+            return CHECK_INTERVAL
         except QwenTrayError as exc:
             log.warning("%s", exc)
+            return CHECK_INTERVAL
         except Exception:
             log.exception("Unexpected error in the refresher; it carries on.")
-        return CHECK_INTERVAL
+            return CHECK_INTERVAL
+        if self._store_trouble is not None:
+            self._store_trouble = None
+            where = self.service.store.description
+            log.info("%s works again.", where[:1].upper() + where[1:])
+        return wait
+
+    def _report_store_trouble(self, error: StorageError) -> None:
+        """A locked or silent keyring may come back: say so once (not at every look), and keep looking
+        (the next look reads the store again, as nothing was read this time)."""
+        said, self._store_trouble = self._store_trouble, error
+        if said is not None and said.message == error.message:
+            log.debug("Still: %s", error)
+        else:
+            log.warning("%s qwen-tray looks again every minute and will say when it works.", error)
 
     def _step(self) -> float:
         manual = self._manual.is_set()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from tray_app.errors import StorageError
+from tray_app.errors import NoKeyringError, StorageError
 
 CURRENT = "token"
 PREVIOUS = "previous_token"
@@ -31,6 +31,18 @@ NO_KEYRING_HELP = (
     "install and start a keyring (gnome-keyring or KWallet on Linux), or opt in to the plain file store "
     'with storage = "file" in config.toml or --storage file'
 )
+NO_KEYRING_MESSAGE = f"No system keyring is available: {NO_KEYRING_HELP}."
+
+#: keyring's backends in words a person knows (the start line, ``status``); others go by keyring's own name.
+KEYRING_WORDS = {
+    "keyring.backends.SecretService.Keyring": "the desktop keyring (Secret Service)",
+    "keyring.backends.libsecret.Keyring": "the desktop keyring (Secret Service, through libsecret)",
+    "keyring.backends.kwallet.DBusKeyring": "KDE Wallet",
+    "keyring.backends.kwallet.DBusKeyringKWallet4": "KDE Wallet",
+    "keyring.backends.macOS.Keyring": "the macOS Keychain",
+    "keyring.backends.Windows.WinVaultKeyring": "the Windows Credential Manager",
+    "keyring.backends.fail.Keyring": "no keyring (none was found on this system)",
+}
 
 
 class TokenStore(Protocol):
@@ -44,6 +56,10 @@ class TokenStore(Protocol):
     def set(self, token: str, slot: str = CURRENT) -> None: ...
 
     def delete(self, slot: str = CURRENT) -> None: ...
+
+    def check_exists(self) -> None:
+        """Raise NoKeyringError if this store cannot exist here at all (no keyring call: a look at the
+        choice made); trouble that may pass, such as a locked keyring, shows when the token is read."""
 
 
 def replace_token(store: TokenStore, token: str) -> None:
@@ -81,8 +97,13 @@ class KeyringStore:
         self.service = service
         self.timeout = timeout
         self._backend = _keyring_backend()
-        name = type(self._backend).__module__.removeprefix("keyring.backends.")
-        self.description = f"the system keyring ({name})"
+        self.description = describe_keyring(self._backend)
+
+    def check_exists(self) -> None:
+        from keyring.backends.fail import Keyring as NoKeyring
+
+        if isinstance(self._backend, NoKeyring):
+            raise NoKeyringError(NO_KEYRING_MESSAGE)
 
     def get(self, slot: str = CURRENT) -> str | None:
         value = self._bounded(lambda: self._backend.get_password(self.service, slot), "read")
@@ -162,12 +183,30 @@ def _keyring_backend() -> Any:
     return NoKeyring()  # type: ignore[no-untyped-call]
 
 
+def describe_keyring(backend: Any) -> str:
+    """Where a keyring backend keeps the token, in words: "the desktop keyring (Secret Service)"."""
+    cls = type(backend)
+    known = KEYRING_WORDS.get(f"{cls.__module__}.{cls.__qualname__}")
+    if known:
+        return known
+    if cls.__module__ == "keyring.backends.chainer":
+        return (
+            " or ".join(describe_keyring(each) for each in backend.backends)
+            or KEYRING_WORDS["keyring.backends.fail.Keyring"]
+        )
+    file_path = getattr(backend, "file_path", None)  # keyrings.alt's file backends
+    if isinstance(file_path, str):
+        return f"the keyring file {file_path} ({cls.__module__}.{cls.__qualname__})"
+    return f"the keyring {getattr(cls, 'name', cls.__qualname__)}"
+
+
 def _translate_keyring_error(exc: BaseException, action: str) -> StorageError:
-    from keyring.errors import InitError, KeyringLocked, NoKeyringError
+    from keyring.errors import InitError, KeyringLocked
+    from keyring.errors import NoKeyringError as KeyringFoundNone
 
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, NoKeyringError):
-        return StorageError(f"No system keyring is available: {NO_KEYRING_HELP}.")
+    if isinstance(exc, KeyringFoundNone):
+        return NoKeyringError(NO_KEYRING_MESSAGE)
     if isinstance(exc, KeyringLocked):
         return StorageError("The keyring is locked: unlock it (log in to the desktop session) and try again.")
     if isinstance(exc, InitError):
@@ -220,3 +259,6 @@ class FileStore:
         data = self._load()
         if data.pop(slot, None) is not None:
             self._save(data)
+
+    def check_exists(self) -> None:
+        """A file can always be tried; a folder we cannot write shows when the token is stored."""
