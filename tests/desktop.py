@@ -1,10 +1,16 @@
-"""Real desktop services for tests: a private D-Bus, gnome-keyring, Xvfb and dunst.
+"""Real desktop services for tests: a private D-Bus, gnome-keyring, Xvfb, dunst and tray hosts.
+
+Tray hosts: trayer (XEmbed); xfce4-panel, lxqt-panel and headless sway + waybar (StatusNotifierItem),
+with ``restart()``; and the calls a host makes to an item (``registered_items``, ``activate``,
+``menu_layout``, ``menu_click``), plus ``find_on_screen`` to locate an icon by its colour.
 
 Plain module (not a conftest). Each service is a context manager with ``start()``/``stop()``;
-it records the PIDs it starts (``pids``) and stops exactly those: SIGTERM, wait, then SIGKILL.
-Every file a service writes (config, sockets, logs, keyrings, HOME, XDG dirs) lives in the
-``workdir`` the caller passes, normally a pytest ``tmp_path``. Xvfb's socket and lock file are
-the exception: X clients look for them in ``/tmp/.X11-unix`` and ``/tmp``.
+it records the PIDs it starts (``pids``) and stops exactly those (and whatever they left in their
+sessions): SIGTERM, wait, then SIGKILL. Every file a service writes (config, sockets, logs, keyrings,
+HOME, XDG dirs) lives in the ``workdir`` the caller passes, normally a pytest ``tmp_path``. The
+exceptions: Xvfb's socket and lock file (X clients look for them in ``/tmp/.X11-unix`` and ``/tmp``),
+and SwayWaybar's session directory, which must be reachable by ``nobody`` (a temporary directory
+under /tmp, removed by ``stop()``).
 
 Typical use (``tests`` is a package)::
 
@@ -716,14 +722,18 @@ class SniHost(Service):
         if self.bus.name_has_owner(WATCHER_NAME):
             raise ServiceError(f"{WATCHER_NAME} is already owned on {self.bus.address}")
 
-    def restart(self) -> None:
-        """Stop the host process (as ``stop()`` does) and start it again; return once its new watcher is ready.
+    def restart(self, crash: bool = False) -> None:
+        """Stop the host process and start it again; return once its new watcher is ready.
 
+        Stopped as ``stop()`` does, or with ``crash=True`` by SIGKILL (no clean exit, as a crashed panel).
         Registered items are lost with the old watcher: an item should notice the watcher's new owner
         (``NameOwnerChanged``) and register again. That is the item's job, not this method's.
         """
         if self._host is None or not self.running:
             raise ServiceError(f"{type(self).__name__} is not running")
+        if crash:
+            with contextlib.suppress(ProcessLookupError):
+                self._host.kill()
         _end(self._host)
         self._procs.remove(self._host)
         # The bus drops the name when it notices the closed connection: soon, but not at once.

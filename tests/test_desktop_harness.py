@@ -528,6 +528,14 @@ def test_x_panel_shows_the_item_clicks_reach_it_and_restart(
                 x, y = desktop.centre(wait_for(icon, "the probe's colour in the restarted panel"))
                 desktop.click(screen, x, y, 1)
                 wait_for(lambda: len(item.called("Activate")) == 2, "Activate on the restarted panel")
+
+                # A crash (SIGKILL) instead of a clean exit: the same, and nothing of the old panel is left.
+                old_host = panel.pids[-1]
+                panel.restart(crash=True)
+                assert desktop._session_members([old_host]) == []
+                assert desktop.registered_items(bus) == []
+                item.register()
+                wait_for(icon, "the probe's colour after a panel crash")
         assert_all_gone([panel])
 
 
