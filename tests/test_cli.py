@@ -550,6 +550,33 @@ def test_refresh_failures_say_which_kind_in_one_line_and_keep_the_token(
     assert word in run.error_line()
 
 
+def test_a_rate_limited_refresh_says_when_in_words(
+    env: dict[str, str], live_server: QwenSimulator, account: Account
+) -> None:
+    put(env, issue(live_server, account, 1))
+    live_server.queue(Behaviour("rate_limited", retry_after="43200"))
+    line = qwen(env, "refresh").error_line()
+    assert line.startswith("qwen-tray: rate limited: chat.qwen.ai is rate limiting us (HTTP 429). "), line
+    assert re.search(r"A running daemon or tray tries again at .+ UTC \(in 1[12] h \d+ min\)\.$", line), line
+    assert "43200" not in line
+    assert "before retrying" not in line
+
+
+def test_a_paste_that_cannot_be_checked_is_dropped_and_says_what_to_do(
+    live_server: QwenSimulator, account: Account, tmp_path: Path
+) -> None:
+    """Nothing retries a paste: the line must not say "will retry" (and no request reached any server)."""
+    offline = cli_env(f"http://127.0.0.1:{closed_port()}", tmp_path / "offline")
+    line = qwen(offline, "set-token", stdin=issue(live_server, account, 6)).error_line()
+    assert line.startswith("qwen-tray: network: Could not check the token with chat.qwen.ai: Cannot reach "), line
+    assert line.endswith(
+        "Nothing was stored; try again when online, or store it unchecked with `qwen-tray set-token --no-verify`."
+    ), line
+    assert "retry" not in line.lower()
+    assert held(offline) is None
+    assert not (app_dir(offline, "STATE") / "state.json").exists()
+
+
 def test_refresh_failure_as_json(env: dict[str, str], live_server: QwenSimulator, account: Account) -> None:
     token = issue(live_server, account, 1)
     put(env, token)

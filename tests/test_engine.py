@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.helpers import FakeClock, make_service
@@ -14,6 +16,7 @@ from tray_app.errors import (
     NetworkError,
     NoTokenError,
     RateLimitedError,
+    RefreshError,
     ServerError,
     StorageError,
     TokenFormatError,
@@ -22,6 +25,7 @@ from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
 from tray_app.simulator import Account, Behaviour, QwenSimulator
 from tray_app.store import CURRENT, PREVIOUS, FileStore, replace_token
+from tray_app.timefmt import format_duration, format_utc
 
 
 @pytest.fixture
@@ -102,6 +106,60 @@ def test_a_refused_paste_changes_nothing(
         service.set_token("this is not a token")
     assert stored(service) == kept
     assert service.state_file.path.read_bytes() == before
+
+
+#: Words that promise an automatic retry: nothing retries a paste, and what retries a refresh is said
+#: by whoever knows (the tray's notification, the CLI's line, the log).
+RETRY_PROMISE = re.compile(r"will retry|before retrying", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    ("behaviours", "error", "what_to_do"),
+    [
+        (["drop"] * 3, NetworkError, "try again when online"),
+        (["server_error"] * 3, ServerError, "try again later"),
+        ([Behaviour("rate_limited", retry_after="43200")], RateLimitedError, "try again in 12 h 0 min"),
+        (["captcha_html"], BlockedError, "open chat.qwen.ai in a browser, then try again"),
+    ],
+    ids=["network", "server", "rate-limited", "blocked"],
+)
+def test_a_paste_that_cannot_be_checked_says_nothing_was_stored_and_what_to_do(
+    service: TokenService,
+    server: QwenSimulator,
+    account: Account,
+    clock: FakeClock,
+    events: list[EngineEvent],
+    behaviours: list[str | Behaviour],
+    error: type[RefreshError],
+    what_to_do: str,
+) -> None:
+    server.queue(*behaviours)
+    with pytest.raises(error) as caught:
+        service.set_token(token_with_days(server, account, clock, 6))
+    message = str(caught.value)
+    assert message.startswith("Could not check the token with chat.qwen.ai: "), message
+    assert f"Nothing was stored; {what_to_do}, or store it unchecked with `qwen-tray set-token --no-verify`." in message
+    assert not RETRY_PROMISE.search(message), message
+    assert "still good" not in message  # the client's words for a stored token, not for a paste
+    assert "43200" not in message
+    assert "\n" not in message
+    assert isinstance(caught.value.__cause__, error)  # the client's own error, kept as the cause
+    assert stored(service) is None
+    assert not service.state_file.path.exists()
+    assert events == []
+    assert not server.pending
+
+
+def test_a_paste_the_server_rejects_says_nothing_was_stored(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock
+) -> None:
+    server.queue("unauthorized")
+    with pytest.raises(InvalidTokenError) as caught:
+        service.set_token(token_with_days(server, account, clock, 6))
+    message = str(caught.value)
+    assert "rejected the token (HTTP 401)" in message
+    assert message.endswith(" Nothing was stored.")
+    assert "--no-verify" not in message  # storing a rejected token unchecked would not help
 
 
 def test_an_expired_paste_is_refused_without_a_request(
@@ -249,6 +307,49 @@ def test_rate_limit_backoff_honours_retry_after(
     with pytest.raises(RateLimitedError):
         service.refresh()
     assert service.status().record.retry_at == pytest.approx(clock.now + 7200)
+
+
+@pytest.mark.parametrize(
+    ("behaviours", "kind"),
+    [
+        (["drop"] * 3, "network"),
+        (["server_error"] * 3, "server"),
+        ([Behaviour("rate_limited", retry_after="43200")], "rate_limited"),
+    ],
+    ids=["network", "server", "rate-limited"],
+)
+def test_a_failed_refresh_says_what_happened_and_the_log_when_it_is_tried_again(
+    service: TokenService,
+    server: QwenSimulator,
+    account: Account,
+    clock: FakeClock,
+    events: list[EngineEvent],
+    caplog: pytest.LogCaptureFixture,
+    behaviours: list[str | Behaviour],
+    kind: str,
+) -> None:
+    """The error, the recorded last error and the event say what happened; the time of the next try is
+    in the state (status shows it), and the log says it in words."""
+    service.set_token(token_with_days(server, account, clock, 2), verify=False)
+    server.queue(*behaviours)
+    with pytest.raises(RefreshError) as caught:
+        service.refresh()
+    status = service.status()
+    assert status.record.last_error is not None
+    assert events[-1].error is caught.value
+    for message in (str(caught.value), status.record.last_error.message):
+        assert not RETRY_PROMISE.search(message), message
+        assert "43200" not in message
+    assert status.record.last_error.message == str(caught.value)
+    assert status.record.retry_at is not None
+    wait = format_duration(status.record.retry_at - clock.now)
+    logged = [record.getMessage() for record in caplog.records if record.name == "tray_app.engine"]
+    assert (
+        f"Refresh failed ({kind}): {caught.value} Next try due at {format_utc(status.record.retry_at)} (in {wait})."
+        in logged
+    )
+    if kind == "rate_limited":
+        assert wait == "12 h 0 min"
 
 
 def test_transient_failures_get_two_quick_retries(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.helpers import NOW
+from tests.helpers import NOW, FakeClock, make_service
 from tray_app.config import Settings
 from tray_app.engine import EngineEvent, Status
-from tray_app.errors import BlockedError, InvalidTokenError, NetworkError, QwenTrayError
+from tray_app.errors import BlockedError, InvalidTokenError, NetworkError, QwenTrayError, RefreshError
+from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
+from tray_app.simulator import Behaviour, QwenSimulator
 from tray_app.state import LastError, State
+from tray_app.timefmt import format_local
 from tray_app.token import TokenClaims
 from tray_app.view import MenuEntry, NoticePolicy, menu_entries, tray_title
 
@@ -137,6 +142,41 @@ def test_a_rejected_token_is_urgent_and_says_how_to_paste_a_new_one() -> None:
     assert notice.urgent
     assert "copy(localStorage.getItem('token'))" in notice.body
     assert "HTTP 401" in notice.body
+
+
+@pytest.mark.parametrize(
+    ("behaviours", "title", "wait"),
+    [
+        ([Behaviour("rate_limited", retry_after="43200")], "Qwen token refresh postponed", "12 h 0 min"),
+        (["drop"] * 3, "Qwen token refresh failed", "45 s"),  # the first backoff: half-jittered 1 min
+    ],
+    ids=["rate-limited", "network"],
+)
+def test_a_refresh_failure_notice_says_when_it_retries_in_words(
+    server: QwenSimulator,
+    clock: FakeClock,
+    app_paths: AppPaths,
+    behaviours: list[str | Behaviour],
+    title: str,
+    wait: str,
+) -> None:
+    """From the engine's real event: a wait the server asked for is not "failed", and no raw seconds."""
+    service = make_service(server, clock, app_paths)
+    events: list[EngineEvent] = []
+    service.subscribe(events.append)
+    account = server.add_account(email="alice@example.com")
+    service.set_token(server.issue_token(account, expires_at=int(clock.now + 2 * DAY + 23.5 * 3600)), verify=False)
+    server.queue(*behaviours)
+    with pytest.raises(RefreshError):
+        service.refresh()
+    notice = NoticePolicy().notice_for(events[-1], now=clock.now, notify_after_refresh=True)
+    assert notice is not None
+    assert notice.title == title
+    retry_at = service.status().due_at
+    assert retry_at is not None
+    assert f" Will retry at {format_local(retry_at)} (in {wait}). The token has 2 d 23 h left." in notice.body
+    assert notice.body.lower().count("retry") == 1, notice.body  # not the client's "will retry" as well
+    assert not re.search(r"\d{3,} s\b", notice.body), notice.body
 
 
 def test_the_same_trouble_is_not_repeated_within_the_quiet_period() -> None:

@@ -21,7 +21,7 @@ from tray_app.config import STORAGE_KINDS, Settings, load_settings
 from tray_app.errors import QwenTrayError, TokenFormatError
 from tray_app.paths import APP_NAME, AppPaths
 from tray_app.store import CURRENT, FileStore, KeyringStore, TokenStore
-from tray_app.timefmt import format_left, format_utc
+from tray_app.timefmt import format_duration, format_left, format_utc
 from tray_app.token import MAX_PASTE_CHARS
 
 if TYPE_CHECKING:
@@ -284,10 +284,15 @@ def cmd_refresh(app: App) -> int:
     try:
         outcome = service.refresh(force=app.args.force)
     except RefreshError as exc:
+        status = service.status()
         if app.args.json:
-            failed = service.status().to_json()
+            failed = status.to_json()
             failed.update(refreshed=False, error={"kind": exc.kind, "message": exc.message})
             print(json.dumps(failed, indent=2))
+        if exc.transient and status.due_at is not None:
+            wait = format_duration(status.due_at - status.now)
+            later = f"A running daemon or tray tries again at {format_utc(status.due_at)} (in {wait})."
+            raise exc.restated(f"{exc.message} {later}") from exc
         raise
     status = outcome.status
     if app.args.json:

@@ -40,7 +40,7 @@ from tray_app.policy import (
 )
 from tray_app.state import LastError, State, StateFile
 from tray_app.store import CURRENT, TokenStore, forget_all, replace_token
-from tray_app.timefmt import format_utc
+from tray_app.timefmt import format_duration, format_utc
 from tray_app.token import TokenClaims, decode_token, extract_token
 
 if TYPE_CHECKING:
@@ -81,6 +81,25 @@ class Status:
             "last_error": None if error is None else {"kind": error.kind, "message": error.message, "at": error.at},
             "next_refresh_at": self.due_at,
         }
+
+
+def unchecked_paste_message(error: RefreshError) -> str:
+    """Why a pasted token was not stored, and what to do: nothing retries a paste, so nothing may say it will."""
+    if not error.transient:  # chat.qwen.ai answered: this token will not do
+        return f"{error.reason} Nothing was stored."
+    reason = error.reason
+    retry = "try again later"
+    if error.kind == "network":
+        retry = "try again when online"
+    elif isinstance(error, RateLimitedError) and error.retry_after is not None:
+        retry = f"try again in {format_duration(error.retry_after)}"
+    elif error.kind == "blocked":  # the client's words are about a stored token being still good
+        reason = "chat.qwen.ai's firewall answered instead (a captcha or block page)."
+        retry = "open chat.qwen.ai in a browser, then try again"
+    return (
+        f"Could not check the token with chat.qwen.ai: {reason} Nothing was stored; {retry}, "
+        "or store it unchecked with `qwen-tray set-token --no-verify`."
+    )
 
 
 @dataclass(frozen=True)
@@ -258,8 +277,7 @@ class TokenService:
                 session = self._fetch(claims.token)
                 new_claims = check_new_token(session, claims, now=self.clock())
             except RefreshError as exc:
-                self._record_failure(exc, claims, record)
-                raise
+                raise self._record_failure(exc, claims, record) from exc
             replace_token(self.store, session.token)
             record = State(
                 email=session.email or record.email,
@@ -273,23 +291,36 @@ class TokenService:
         self._run_hook(session.token, new_claims.expires_at)
         return RefreshOutcome(refreshed=True, status=status)
 
-    def _record_failure(self, error: RefreshError, claims: TokenClaims, record: State) -> None:
+    def _record_failure(self, error: RefreshError, claims: TokenClaims, record: State) -> RefreshError:
+        """Record, log and publish a failed refresh; returns the error to raise, saying what happened (when
+        the next try is, the state says, and each caller in its own words)."""
         now = self.clock()
         failures = record.failures + 1
         retry_at = None
         if error.transient:
             retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
             retry_at = now + backoff_seconds(error.kind, failures, retry_after=retry_after, jitter=self._jitter())
+        failure = error.restated(error.reason)
         record = replace(
             record,
-            last_error=LastError(kind=error.kind, message=error.message, at=now),
+            last_error=LastError(kind=failure.kind, message=failure.message, at=now),
             failures=failures,
             retry_at=retry_at,
             rejected_exp=claims.expires_at if isinstance(error, InvalidTokenError) else record.rejected_exp,
         )
         self.state_file.save(record)
-        log.warning("Refresh failed (%s): %s", error.kind, error.message)
-        self.publish(EngineEvent("refresh_failed", self.evaluate(claims, record, now), error))
+        if retry_at is None:
+            log.warning("Refresh failed (%s): %s", failure.kind, failure.message)
+        else:
+            log.warning(
+                "Refresh failed (%s): %s Next try due at %s (in %s).",
+                failure.kind,
+                failure.message,
+                format_utc(retry_at),
+                format_duration(retry_at - now),
+            )
+        self.publish(EngineEvent("refresh_failed", self.evaluate(claims, record, now), failure))
+        return failure
 
     def set_token(self, text: str, *, verify: bool = True) -> Status:
         """Store the token found in pasted ``text`` (as pasted), after asking the server unless told not to.
@@ -300,7 +331,10 @@ class TokenService:
         self.store.get(CURRENT)  # a store we cannot use fails here, before we ask the server anything
         session = None
         if verify:
-            session = self._fetch(claims.token)
+            try:
+                session = self._fetch(claims.token)
+            except RefreshError as exc:
+                raise exc.restated(unchecked_paste_message(exc)) from exc
             if session.user_id and claims.user_id and session.user_id != claims.user_id:
                 raise BadResponseError("chat.qwen.ai answered for another account; nothing was stored.")
         with self._exclusive():

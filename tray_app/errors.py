@@ -18,9 +18,22 @@
         └── BadResponseError      answer without a usable, matching token      kind "bad_response"
 
 Lower-level errors (httpx, keyring, OSError) are translated at the edge with ``raise … from exc``.
+
+A RefreshError's :attr:`~RefreshError.reason` is what happened; whether anyone retries, and when, depends
+on who asked (the refresher does; nothing retries a paste), so the engine says that, not the client.
 """
 
 from __future__ import annotations
+
+import copy
+import re
+from typing import TypeVar
+
+_E = TypeVar("_E", bound="QwenTrayError")
+
+#: How the client's messages end when they promise an automatic retry ("…; will retry later.", "…; waiting
+#: for 600 s before retrying."), which is true only where the refresher keeps trying.
+_RETRY_PROMISE = re.compile(r";\s*(?:will retry(?: later)?|waiting\b[^;]*\bbefore retrying)\.$")
 
 
 class QwenTrayError(Exception):
@@ -34,6 +47,14 @@ class QwenTrayError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def restated(self: _E, message: str) -> _E:
+        """The same error (class, kind and details such as ``retry_after``) saying ``message`` instead:
+        for the caller that knows what happens next. Raise it ``from`` the original."""
+        twin = copy.copy(self)
+        twin.message = message
+        twin.args = (message,)
+        return twin
 
 
 class TokenFormatError(QwenTrayError):
@@ -86,6 +107,11 @@ class RefreshError(QwenTrayError):
     kind = "refresh"
     #: Worth retrying automatically (with backoff): the token itself may still be good.
     transient = True
+
+    @property
+    def reason(self) -> str:
+        """What happened, without a promise that something will retry."""
+        return _RETRY_PROMISE.sub(".", self.message)
 
 
 class InvalidTokenError(RefreshError):

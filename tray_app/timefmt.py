@@ -1,4 +1,8 @@
-"""Times as people read them in messages, titles and notifications (pure, stdlib only)."""
+"""Times as people read them in messages, titles and notifications (pure, stdlib only).
+
+The one place durations become words: ``2 d 23 h``, ``12 h 0 min``, ``5 min``, ``30 s``; nothing a person
+reads shows a raw number of seconds (a setting such as ``keyring_timeout`` is quoted in its own unit).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ def format_local(unix_seconds: float) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """``4 d 3 h``, ``9 h 5 min`` or ``12 min``."""
-    minutes = int(max(seconds, 0) // 60)
+    """``4 d 3 h``, ``9 h 5 min``, ``12 min`` or ``30 s`` (whole units, rounded down)."""
+    if seconds < 60:
+        return f"{int(max(seconds, 0))} s"
+    minutes = int(seconds // 60)
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     if days:

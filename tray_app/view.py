@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from tray_app.config import Settings
 from tray_app.engine import EngineEvent, Status
 from tray_app.policy import DAY, TokenState
-from tray_app.timefmt import format_left, format_local
+from tray_app.timefmt import format_duration, format_left, format_local
 
 APP_TITLE = "Qwen token"
 HOW_TO_GET_A_TOKEN = (
@@ -137,10 +137,12 @@ def describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None
         if error.kind in ("invalid", "expired"):
             return Notice("Qwen token no longer works", f"{error.message} {PASTE_NEW_TOKEN}", key="dead", urgent=True)
         left = f" The token has {format_left(status.claims.expires_at - status.now)}." if status.claims else ""
+        body = f"{error.message}{_retry_words(status)}{left}"
         if error.kind == "blocked":
-            return Notice("Qwen token refresh blocked", f"{error.message}{left}", key="blocked")
-        retry = f" Next try at {format_local(status.due_at)}." if status.due_at is not None else ""
-        return Notice("Qwen token refresh failed", f"{error.message}{retry}{left}", key=f"failed:{error.kind}")
+            return Notice("Qwen token refresh blocked", body, key="blocked")
+        if error.kind == "rate_limited":  # a wait the server asked for, not trouble
+            return Notice("Qwen token refresh postponed", body, key="failed:rate_limited")
+        return Notice("Qwen token refresh failed", body, key=f"failed:{error.kind}")
     if event.kind == "state_changed" and status.state is TokenState.EXPIRED:
         return Notice("Qwen token expired", PASTE_NEW_TOKEN, key="dead", urgent=True)
     if event.kind == "checked" and _expiring_and_stuck(status):
@@ -154,6 +156,14 @@ def describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None
             urgent=True,
         )
     return None
+
+
+def _retry_words(status: Status) -> str:
+    """`` Will retry at 15 Jan 20:00 (in 12 h 0 min).``: the refresher's own next try, or "" if none."""
+    if status.due_at is None:
+        return ""
+    wait = format_duration(max(status.due_at - status.now, 0))
+    return f" Will retry at {format_local(status.due_at)} (in {wait})."
 
 
 def _expiring_and_stuck(status: Status) -> bool:
