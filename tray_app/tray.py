@@ -311,9 +311,9 @@ class TrayApp:
         try:
             self.icon.run(setup=self._setup)
         except Exception as exc:  # whatever ends the icon's loop ends the app, said in one line
-            reason = exc.message if isinstance(exc, QwenTrayError) else f"{type(exc).__name__}: {exc}"
-            log.error("The tray stopped: %s", reason, exc_info=not isinstance(exc, QwenTrayError))
-            print(f"qwen-tray: the tray stopped: {reason}", file=sys.stderr)  # noqa: T201 - started from a shell
+            reason = exc.message if isinstance(exc, QwenTrayError) else " ".join(f"{type(exc).__name__}: {exc}".split())
+            log.error("The tray stopped: %s", reason)  # one line on stderr too
+            log.debug("Where the tray's loop failed:", exc_info=True)
             self.exit_code = 1
             self._shut_down()
         return self.exit_code

@@ -241,14 +241,22 @@ def load_pystray(choice: BackendChoice) -> Any:
 
 def import_pystray(backend: str) -> Any:
     """``import pystray`` with PYSTRAY_BACKEND set to ``backend`` for that import only: pystray reads it
-    once, and our children (the hook, xdg-open) must not inherit it."""
-    before = os.environ.get("PYSTRAY_BACKEND")
-    os.environ["PYSTRAY_BACKEND"] = backend
+    once, and our children (the hook, xdg-open) must not inherit it.
+
+    For gtk and appindicator, GTK starts with GL off (``GDK_GL=disable``, unless the user set GDK_GL):
+    the first GTK program on an X server otherwise probes GLX to choose its visuals, which loads Mesa's
+    LLVM (about 55 MB more RSS, for the life of the tray) to draw an icon that uses no GL."""
+    overrides = {"PYSTRAY_BACKEND": backend}
+    if backend in ("gtk", "appindicator") and "GDK_GL" not in os.environ:
+        overrides["GDK_GL"] = "disable"
+    before = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
     try:
         import pystray
     finally:
-        if before is None:
-            del os.environ["PYSTRAY_BACKEND"]
-        else:
-            os.environ["PYSTRAY_BACKEND"] = before
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     return pystray
