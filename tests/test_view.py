@@ -8,15 +8,16 @@ import pytest
 
 from tests.helpers import NOW, FakeClock, make_service
 from tray_app.config import Settings
+from tray_app.demo import DEMO_BANNER
 from tray_app.engine import EngineEvent, Status
 from tray_app.errors import BlockedError, InvalidTokenError, NetworkError, QwenTrayError, RefreshError
 from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
 from tray_app.simulator import Behaviour, QwenSimulator
 from tray_app.state import LastError, State
-from tray_app.timefmt import format_local
+from tray_app.timefmt import format_duration, format_local
 from tray_app.token import TokenClaims
-from tray_app.view import MenuEntry, NoticePolicy, menu_entries, tray_title
+from tray_app.view import MenuEntry, NoticePolicy, menu_entries, menu_header, retry_header, tray_title
 
 ALICE = State(email="alice@example.com", name="Alice")
 
@@ -75,6 +76,50 @@ def test_the_menu_for_a_good_token() -> None:
     defaults = [entry.action for entry in entries if entry.default]
     assert defaults == ["copy"]  # what a left click does where the tray has a default action
     assert entries[-1].action == "quit"
+
+
+def test_the_demo_banner_leads_the_menu_header() -> None:
+    """Trays without tooltips (AppIndicator) show only the menu: the DEMO mark must be in it."""
+    header = menu_entries(status(TokenState.OK), Settings(), banner=DEMO_BANNER)[0]
+    assert header.label.startswith("DEMO · alice@example.com: 4 d 4 h left")
+    assert (header.enabled, header.action) == (False, None)
+    assert not menu_entries(status(TokenState.OK), Settings())[0].label.startswith("DEMO")
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "headline"),
+    [
+        (Behaviour("rate_limited", retry_after="43200"), "Refresh postponed (rate limited)"),
+        (Behaviour("server_error", status=502), "Last refresh failed (server)"),
+        (Behaviour("captcha_html"), "Refresh blocked by the site's firewall"),
+    ],
+    ids=["rate-limited", "server", "blocked"],
+)
+def test_after_a_failed_refresh_the_menu_says_when_it_retries(
+    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, behaviour: Behaviour, headline: str
+) -> None:
+    service = make_service(server, clock, app_paths)
+    account = server.add_account(email="alice@example.com")
+    service.set_token(server.issue_token(account, expires_at=int(clock.now + 2 * DAY)), verify=False)
+    assert retry_header(service.status()) is None  # amber, due, not tried yet: no retry to speak of
+    server.queue(*[behaviour] * 3)
+    with pytest.raises(RefreshError):
+        service.refresh()
+    after = service.status()
+    assert after.due_at is not None
+    wait = format_duration(after.due_at - clock.now)
+    entries = menu_entries(after, Settings())
+    assert entries[0].label == menu_header(after)  # the account and time left, as always
+    assert (entries[1].label, entries[1].enabled, entries[1].action) == (
+        f"{headline}: retry at {format_local(after.due_at)}, in {wait}",
+        False,
+        None,
+    )
+    assert entries[2].is_separator
+    if behaviour.name == "rate_limited":
+        assert wait == "12 h 0 min"
+    clock.advance(after.due_at - clock.now)
+    assert retry_header(service.status()) == f"{headline}: retrying now"
 
 
 @pytest.mark.parametrize(

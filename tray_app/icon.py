@@ -51,9 +51,13 @@ class IconFace:
 
 
 def time_label(seconds_left: float) -> str:
-    """Whole days while at least one is left, then hours, then minutes (never "0m": the token still works)."""
+    """Days while at least one is left, then hours, then minutes (never "0m": the token still works).
+
+    Days are rounded to the nearest (half up): a fresh 7-day token, a moment old, shows "7", not "6" for
+    its whole first day. Hours and minutes are rounded down, so the label never jumps back up to "24h".
+    """
     if seconds_left >= DAY:
-        return str(min(MAX_DAYS, int(seconds_left // DAY)))
+        return str(min(MAX_DAYS, int((seconds_left + DAY / 2) // DAY)))
     if seconds_left >= HOUR:
         return f"{int(seconds_left // HOUR)}h"
     return f"{max(1, int(seconds_left // MINUTE))}m"

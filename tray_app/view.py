@@ -81,14 +81,41 @@ def menu_header(status: Status) -> str:
     return f"{who}: {_time_left(status)}"
 
 
-def menu_entries(status: Status, settings: Settings, *, start_at_login: bool = False) -> tuple[MenuEntry, ...]:
+#: How the header's second line names a failed refresh that will be retried.
+_RETRY_HEADLINES = {
+    "rate_limited": "Refresh postponed (rate limited)",
+    "blocked": "Refresh blocked by the site's firewall",
+}
+
+
+def retry_header(status: Status) -> str | None:
+    """``Last refresh failed (network): retry at 15 Jan 20:00, in 12 h 0 min``: when a failed refresh will be
+    tried again (the amber or violet states after a failure), or None when no retry is scheduled."""
+    error = status.record.last_error
+    due = status.due_at
+    if status.state not in (TokenState.EXPIRING, TokenState.BLOCKED) or error is None or due is None:
+        return None
+    if status.record.retry_at is None:  # not a failure's backoff: the refresh was never tried
+        return None
+    what = _RETRY_HEADLINES.get(error.kind, f"Last refresh failed ({error.kind.replace('_', ' ')})")
+    if due <= status.now:
+        return f"{what}: retrying now"
+    return f"{what}: retry at {format_local(due)}, in {format_duration(due - status.now)}"
+
+
+def menu_entries(
+    status: Status, settings: Settings, *, start_at_login: bool = False, banner: str = ""
+) -> tuple[MenuEntry, ...]:
     """The whole menu for this status. Copy token is the default item (what a left click does where the
-    tray has a default action); AppIndicator and macOS have none, hence the explicit item."""
+    tray has a default action); AppIndicator and macOS have none, hence the explicit item. ``banner``
+    ("DEMO · ") leads the header, for trays that show no tooltip."""
     has_token = status.claims is not None
     can_refresh = status.state in (TokenState.OK, TokenState.EXPIRING, TokenState.BLOCKED)
     clear_after = settings.clear_clipboard_after
+    retry = retry_header(status)
     return (
-        MenuEntry(menu_header(status), enabled=False),
+        MenuEntry(banner + menu_header(status), enabled=False),
+        *((MenuEntry(retry, enabled=False),) if retry else ()),
         SEPARATOR,
         MenuEntry("Copy token", "copy", enabled=has_token, default=True),
         MenuEntry("Paste new token", "paste"),
