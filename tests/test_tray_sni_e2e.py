@@ -249,13 +249,13 @@ def test_pure_wayland_shows_the_icon_and_copies_on_activate(wayland: desktop.Swa
             log.close()
 
 
-def _start_tray(env: dict[str, str], log: Any) -> Any:
+def _start_tray(env: dict[str, str], log: Any, *, verbose: bool = True) -> Any:
     import subprocess
 
     from tests.test_tray_e2e import QWEN_TRAY
 
     return subprocess.Popen(
-        [str(QWEN_TRAY), "-v", "tray"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        [str(QWEN_TRAY), *(["-v"] if verbose else []), "tray"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         start_new_session=True,
     )  # fmt: skip
 
@@ -289,3 +289,70 @@ def test_no_tray_process_is_left_behind_on_a_broken_bus(tmp_path: Path) -> None:
         assert time.monotonic() - started < 5, "no waiting for a tray when the bus itself is broken"
         assert result.stderr.count("\n") == 1, result.stderr
         assert "does not answer" in result.stderr
+
+
+def test_a_slow_panel_is_waited_for_and_said_so(tmp_path: Path) -> None:
+    """No tray yet (tint2 took ~15 s here): say at once that we wait, then show the icon when it comes."""
+    desktop.require(desktop.Xvfb, desktop.SessionBus, desktop.LxqtPanel)
+    with (
+        desktop.Xvfb(workdir=tmp_path, screen="1024x600x24") as screen,
+        desktop.SessionBus(tmp_path) as bus,
+        QwenSimulator() as server,
+    ):
+        env = {
+            **desktop.env_for(bus, screen),
+            "QWEN_TRAY_BASE_URL": server.base_url,
+            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+            "TMPDIR": str(tmp_path),
+        }
+        log_path = tmp_path / "tray.log"
+        with log_path.open("wb") as log:
+            process = _start_tray(env, log)
+        try:
+            wait_for(lambda: "Waiting up to 30 s" in log_path.read_text(), "the tray to say it is waiting", timeout=5)
+            time.sleep(2)
+            assert process.poll() is None
+            with desktop.LxqtPanel(bus, screen, tmp_path):
+                mine = f"org.kde.StatusNotifierItem-{process.pid}-1"
+                wait_for(lambda: any(i.startswith(mine) for i in desktop.registered_items(bus)), "the icon, late")
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
+def test_a_bus_that_dies_under_the_tray_ends_it_and_frees_the_lock(
+    wayland: desktop.SwayWaybar, tmp_path: Path
+) -> None:
+    env = {
+        **desktop.env_for(wayland),
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    log_path = tmp_path / "tray.log"
+    with log_path.open("wb") as log:
+        process = _start_tray(env, log, verbose=False)
+    try:
+        mine = f"org.kde.StatusNotifierItem-{process.pid}-1"
+        wait_for(lambda: any(i.startswith(mine) for i in desktop.registered_items(wayland.bus)), "the icon")
+        wayland.bus.stop()
+        started = time.monotonic()
+        assert process.wait(10) == 1
+        assert time.monotonic() - started < 5
+        stderr = [line for line in log_path.read_text().splitlines() if line.startswith("ERROR")]
+        assert stderr == ["ERROR: The tray stopped: the session bus closed the connection (EOFError)."], stderr
+        import subprocess
+
+        from tests.test_tray_e2e import QWEN_TRAY
+
+        again = subprocess.run([str(QWEN_TRAY), "tray", "--wait-for-tray", "0"], env=env, capture_output=True,
+                               text=True, timeout=30, check=False)  # fmt: skip
+        assert "already running" not in again.stderr, "the single-instance lock was released"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import webbrowser
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +82,7 @@ class TrayApp:
         self._clear_timer: threading.Timer | None = None
         self._shown: tuple[IconFace, str, tuple[MenuEntry, ...]] | None = None
         self._closing = False
+        self._loop_ended = threading.Event()  # set when the icon's loop has ended, however it ended
         self._autostart = autostart_for()
         self._start_at_login = self._autostart.is_enabled()
         self.exit_code = 0
@@ -311,17 +313,23 @@ class TrayApp:
         try:
             self.icon.run(setup=self._setup)
         except Exception as exc:  # whatever ends the icon's loop ends the app, said in one line
+            self._loop_ended.set()
             reason = exc.message if isinstance(exc, QwenTrayError) else " ".join(f"{type(exc).__name__}: {exc}".split())
             log.error("The tray stopped: %s", reason)  # one line on stderr too
             log.debug("Where the tray's loop failed:", exc_info=True)
             self.exit_code = 1
             self._shut_down()
+        finally:
+            self._loop_ended.set()
         return self.exit_code
 
     def _setup(self, icon: Any) -> None:
         """Runs on pystray's setup thread once the icon exists."""
         icon.visible = True
-        if not self._wait_until_docked():
+        docked = self._wait_until_docked()
+        if self._loop_ended.is_set():
+            return
+        if not docked:
             message = f"The icon did not appear in a system tray within {self._dock_timeout:g} s. {NO_TRAY_HELP}"
             log.error("%s", message)
             print(f"qwen-tray: {message}", file=sys.stderr)  # noqa: T201 - the user started us from a shell
@@ -332,12 +340,12 @@ class TrayApp:
         self.refresher.start()
 
     def _wait_until_docked(self) -> bool:
-        deadline = threading.Event()
+        """Poll until the icon is in a tray, for up to the dock timeout; stop at once if the loop ended."""
         for _ in range(int(self._dock_timeout * 10)):
-            docked = self._docked()
-            if docked is not False:
+            if self._docked() is not False:
                 return True
-            deadline.wait(0.1)
+            if self._loop_ended.wait(0.1):
+                return False
         return False
 
     def _docked(self) -> bool | None:
@@ -464,6 +472,10 @@ def _end_lingering_threads(code: int, grace: float = LINGER_GRACE) -> None:
     lingering = [t.name for t in threading.enumerate() if t is not current and not t.daemon and t.is_alive()]
     if lingering:
         log.warning("Ending the process: threads still running after the tray stopped: %s", ", ".join(lingering))
+        frames = sys._current_frames()
+        for thread in threading.enumerate():
+            if thread.name in lingering and thread.ident in frames:
+                log.debug("%s is at:\n%s", thread.name, "".join(traceback.format_stack(frames[thread.ident])))
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

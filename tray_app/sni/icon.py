@@ -211,20 +211,20 @@ class SniIcon(_PystrayIcon):  # type: ignore[misc]  # pystray has no type hints
         self._stopping = asyncio.Event()
         address = session_bus_address()
         if address is None:
-            raise SniError(f"The tray cannot start: {NO_SESSION_BUS}.")
+            raise SniError(f"{NO_SESSION_BUS}.")
         try:
             bus = await asyncio.wait_for(
                 MessageBus(bus_address=address, bus_type=BusType.SESSION).connect(), BUS_TIMEOUT
             )
         except Exception as exc:  # dbus-fast's connect raises plain Exception besides OSError
-            raise SniError(f"The tray cannot start: the session bus does not answer ({_reason(exc)}).") from exc
+            raise SniError(f"the session bus does not answer ({_reason(exc)}).") from exc
         self._bus = bus
         try:
             bus.export(ITEM_PATH, self._item)
             bus.export(MENU_PATH, self._menu_interface)
             reply = await asyncio.wait_for(bus.request_name(self.bus_name, NameFlag.DO_NOT_QUEUE), BUS_TIMEOUT)
             if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
-                raise SniError(f"The tray cannot start: the bus name {self.bus_name} is taken.")
+                raise SniError(f"the bus name {self.bus_name} is taken.")
             bus.add_message_handler(self._on_bus_message)
             rule = (
                 "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
@@ -250,11 +250,11 @@ class SniIcon(_PystrayIcon):  # type: ignore[misc]  # pystray has no type hints
             if stopping not in done:
                 error = disconnected.exception()
                 raise SniError(
-                    "The tray stopped: the session bus closed the connection"
+                    "the session bus closed the connection"
                     + (f" ({_reason(error)})." if error else ".")
                 )
         except TimeoutError as exc:
-            raise SniError(f"The tray cannot start: the session bus did not answer within {BUS_TIMEOUT:g} s.") from exc
+            raise SniError(f"the session bus did not answer within {BUS_TIMEOUT:g} s.") from exc
         finally:
             self._bus = None
             bus.disconnect()
