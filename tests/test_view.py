@@ -111,7 +111,7 @@ def test_after_a_failed_refresh_the_menu_says_when_it_retries(
     entries = menu_entries(after, Settings())
     assert entries[0].label == menu_header(after)  # the account and time left, as always
     assert (entries[1].label, entries[1].enabled, entries[1].action) == (
-        f"{headline}: retry at {format_local(after.due_at)}, in {wait}",
+        f"{headline}: retry at {format_local(after.due_at)} (in {wait})",
         False,
         None,
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from tray_app import __version__
 from tray_app.config import STORAGE_KINDS, Settings, load_settings
-from tray_app.errors import QwenTrayError, TokenFormatError
+from tray_app.errors import QwenTrayError, StorageError, TokenFormatError
 from tray_app.paths import APP_NAME, AppPaths
 from tray_app.store import CURRENT, FileStore, KeyringStore, TokenStore
 from tray_app.timefmt import format_duration, format_left, format_utc
@@ -198,8 +198,6 @@ def cmd_token(app: App) -> int:
 
 
 def cmd_status(app: App) -> int:
-    from tray_app.errors import StorageError
-
     service = app.service()
     try:
         status = service.status()

@@ -242,7 +242,8 @@ class TokenService:
                     pause = quick_retry_pause(exc.kind, attempt, retry_after)
                     if pause is None:
                         raise
-                    log.info("Refresh attempt %d failed (%s); retrying in %g s.", attempt, exc.kind, pause)
+                    wait = format_duration(pause)
+                    log.info("Refresh attempt %d failed (%s); retrying in %s.", attempt, exc.kind, wait)
                     if self._wait(pause):
                         raise
                     attempt += 1

@@ -89,7 +89,7 @@ _RETRY_HEADLINES = {
 
 
 def retry_header(status: Status) -> str | None:
-    """``Last refresh failed (network): retry at 15 Jan 20:00, in 12 h 0 min``: when a failed refresh will be
+    """``Last refresh failed (network): retry at 15 Jan 20:00 (in 12 h 0 min)``: when a failed refresh will be
     tried again (the amber or violet states after a failure), or None when no retry is scheduled."""
     error = status.record.last_error
     due = status.due_at
@@ -100,7 +100,12 @@ def retry_header(status: Status) -> str | None:
     what = _RETRY_HEADLINES.get(error.kind, f"Last refresh failed ({error.kind.replace('_', ' ')})")
     if due <= status.now:
         return f"{what}: retrying now"
-    return f"{what}: retry at {format_local(due)}, in {format_duration(due - status.now)}"
+    return f"{what}: retry {_at_and_in(due, status.now)}"
+
+
+def _at_and_in(moment: float, now: float) -> str:
+    """``at 15 Jan 20:00 (in 12 h 0 min)``."""
+    return f"at {format_local(moment)} (in {format_duration(moment - now)})"
 
 
 def menu_entries(
@@ -187,10 +192,7 @@ def describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None
 
 def _retry_words(status: Status) -> str:
     """`` Will retry at 15 Jan 20:00 (in 12 h 0 min).``: the refresher's own next try, or "" if none."""
-    if status.due_at is None:
-        return ""
-    wait = format_duration(max(status.due_at - status.now, 0))
-    return f" Will retry at {format_local(status.due_at)} (in {wait})."
+    return "" if status.due_at is None else f" Will retry {_at_and_in(status.due_at, status.now)}."
 
 
 def _expiring_and_stuck(status: Status) -> bool:
