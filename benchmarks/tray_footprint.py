@@ -14,7 +14,6 @@ Run: .venv/bin/python benchmarks/tray_footprint.py [runs]
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess

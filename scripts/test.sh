@@ -14,7 +14,7 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "Installing Debian packages:$missing"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 python=${PYTHON:-python3}

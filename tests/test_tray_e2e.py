@@ -454,3 +454,31 @@ def test_the_demo_plays_the_whole_cycle_without_an_account(tray: TrayDriver) -> 
     tray.menu("Up", "Return")  # Quit
     assert tray.process is not None
     assert tray.process.wait(15) == 0
+
+
+def test_the_icon_docks_again_when_the_xembed_tray_comes_back(tmp_path: Path) -> None:
+    """trayer killed and started again: GTK's status icon embeds itself in the new tray, no restart."""
+    desktop.require(desktop.Xvfb, desktop.SessionBus, desktop.Trayer, "xdotool", "xclip")
+    with (
+        desktop.Xvfb(workdir=tmp_path) as screen,
+        desktop.SessionBus(tmp_path) as bus,
+        QwenSimulator() as server,
+    ):
+        env = desktop.env_for(bus, screen)
+        env.update(PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring", TMPDIR=str(tmp_path))
+        driver = TrayDriver(Desktop(display=screen.display, env=env, workdir=tmp_path), server, tmp_path)
+        account = server.add_account()
+        token = server.issue_token(account, expires_at=days(5))
+        assert driver.run("set-token", input_text=token).returncode == 0
+        with desktop.Trayer(screen, tmp_path):
+            driver.start()
+            assert "Tray icon shown (gtk backend)" in driver.output()
+        assert driver.process is not None
+        time.sleep(1)
+        assert driver.process.poll() is None, "the tray waits for its panel to come back"
+        with desktop.Trayer(screen, tmp_path):
+            driver.click(1)
+            wait_for(lambda: driver.clipboard() == token, "the token on the clipboard from the re-docked icon")
+            driver.process.send_signal(signal.SIGINT)
+            assert driver.process.wait(15) == 130, driver.output()
+            assert "Traceback" not in driver.output()

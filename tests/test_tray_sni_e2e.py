@@ -254,9 +254,9 @@ def _start_tray(env: dict[str, str], log: Any, *, verbose: bool = True) -> Any:
 
     from tests.test_tray_e2e import QWEN_TRAY
 
+    argv = [str(QWEN_TRAY), *(["-v"] if verbose else []), "tray"]
     return subprocess.Popen(
-        [str(QWEN_TRAY), *(["-v"] if verbose else []), "tray"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-        start_new_session=True,
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
     )  # fmt: skip
 
 

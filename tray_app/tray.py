@@ -93,7 +93,11 @@ class TrayApp:
 
     def _make_icon(self) -> Any:
         face, title, entries = self._view()
-        icon_class = fixed_xorg_icon_class() if self._backend.name == "xorg" else self._pystray.Icon
+        icon_class = self._pystray.Icon
+        if self._backend.name == "xorg":
+            icon_class = fixed_xorg_icon_class()
+        elif self._backend.name in ("gtk", "appindicator"):
+            icon_class = fixed_gtk_icon_class(icon_class)
         icon = icon_class("qwen-tray", icon=render_icon(face, ICON_SIZE), title=title, menu=self._menu(entries))
         self._shown = (face, title, entries)
         return icon
@@ -337,7 +341,30 @@ class TrayApp:
             self._on_ui_thread(icon.stop)
             return
         log.info("Tray icon shown (%s backend).", self._backend.name)
+        if self._backend.name in ("gtk", "appindicator"):
+            # A GLib loop runs Python's signal handlers only when it wakes up: let GLib take the signals.
+            self._on_ui_thread(self._quit_on_signals_in_glib)
         self.refresher.start()
+
+    def on_signal(self, signum: int) -> None:
+        """Ctrl+C and SIGTERM quit like the menu's Quit (clipboard cleared, lock released), quietly: this
+        only starts the quit, which ends the icon's loop from outside it."""
+        log.info("Signal %d: quitting.", signum)
+        code = SIGNAL_EXIT_CODES.get(signal.Signals(signum), 1)
+        threading.Thread(target=self.quit, args=(code,), name="qwen-tray-quit").start()
+
+    def _quit_on_signals_in_glib(self) -> None:
+        from gi.repository import GLib
+
+        for signum in SIGNAL_EXIT_CODES:
+            GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, self._glib_signal_handler(signum))
+
+    def _glib_signal_handler(self, signum: int) -> Callable[[], bool]:
+        def handle() -> bool:
+            self.on_signal(signum)
+            return True  # keep the source: a second Ctrl+C while quitting is harmless
+
+        return handle
 
     def _wait_until_docked(self) -> bool:
         """Poll until the icon is in a tray, for up to the dock timeout; stop at once if the loop ended."""
@@ -428,7 +455,8 @@ def run_tray(
             backend=choice,
             title_prefix=title_prefix,
         )
-        _quit_on_signals(tray)
+        for signum in SIGNAL_EXIT_CODES:
+            signal.signal(signum, lambda signum, _frame: tray.on_signal(signum))
         try:
             code = tray.run()
         finally:
@@ -443,20 +471,6 @@ def run_tray(
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 0}
 #: How long threads may take to end after the icon's loop has ended, before the process ends anyway.
 LINGER_GRACE = 3.0
-
-
-def _quit_on_signals(tray: TrayApp) -> None:
-    """Ctrl+C and SIGTERM quit like the menu's Quit (clipboard cleared, lock released), quietly, on
-    every backend: the handler only starts the quit, which ends the icon's loop from outside it."""
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("Signal %d: quitting.", signum)
-        threading.Thread(
-            target=tray.quit, args=(SIGNAL_EXIT_CODES.get(signal.Signals(signum), 1),), name="qwen-tray-quit"
-        ).start()
-
-    for signum in SIGNAL_EXIT_CODES:
-        signal.signal(signum, on_signal)
 
 
 def _end_lingering_threads(code: int, grace: float = LINGER_GRACE) -> None:
@@ -505,6 +519,28 @@ def needs_attention(status: Status) -> bool:
 def _face(status: Status) -> IconFace:
     left = None if status.claims is None else status.claims.expires_at - status.now
     return icon_face(status.state, left)
+
+
+def fixed_gtk_icon_class(base: type) -> type:
+    """pystray 0.19.5's gtk/appindicator Icon without its notification plumbing, which we never use
+    (tray_app.notify shows ours) and which breaks starting and quitting:
+
+    - it asks the session bus for a notification server as the loop starts, so a server that fails to
+      start (D-Bus activation) ends the tray before it shows;
+    - it closes "its" notification as the loop ends, so with no notification server every Quit ends in
+      an error;
+    - it sets Ctrl+C back to "kill the process at once", skipping our quit (clipboard, lock).
+    """
+
+    class FixedGtkIcon(base):  # type: ignore[misc]
+        def _initialize(self) -> None:
+            self._notifier = None
+            self._mark_ready()
+
+        def _finalize(self) -> None:
+            self._remove_fs_icon()
+
+    return FixedGtkIcon
 
 
 def fixed_xorg_icon_class() -> type:
