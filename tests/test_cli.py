@@ -33,7 +33,7 @@ import pytest
 from keyrings.alt.file import PlaintextKeyring
 
 from tray_app import __version__
-from tray_app.simulator import Account, Behaviour, QwenSimulator
+from tray_app.simulator import Account, Behaviour, QwenSimulator, sign_token
 from tray_app.store import CURRENT, KEYRING_SERVICE
 
 QWEN_TRAY = Path(sys.executable).parent / "qwen-tray"
@@ -382,6 +382,28 @@ def test_set_token_refusals_leave_the_stored_token_alone(
     assert stored(env) == good
     assert "invalid" in "".join(lines["server 401"])
     assert {name: len(text) for name, text in lines.items()} == dict.fromkeys(lines, 1), lines
+
+
+@pytest.mark.parametrize("verify", [[], ["--no-verify"]], ids=["checked", "no-verify"])
+def test_set_token_says_what_was_pasted_when_it_is_not_a_chat_qwen_ai_token(
+    verify: list[str], env: dict[str, str], live_server: QwenSimulator, account: Account
+) -> None:
+    good = issue(live_server, account, 6)
+    put(env, good)
+    no_account = sign_token({"exp": int(time.time()) + 6 * DAY}, live_server.secret)  # a JWT of some other site
+    base64_text = base64.b64encode(b"some random secret, not a token").decode()
+    for paste, says in (
+        (no_account, "qwen-tray: Not a chat.qwen.ai token: it names no account (no 'id')."),
+        (
+            base64_text,
+            "qwen-tray: Not a token: a chat.qwen.ai token has three parts separated by dots, this text has no dots.",
+        ),
+    ):
+        run = qwen(env, "set-token", *verify, stdin=paste + "\n")
+        assert run.error_line() == says
+        assert run.stdout == ""
+    assert held(env) == good
+    assert live_server.requests == []
 
 
 def read_until(fd: int, marker: bytes, timeout: float = TIMEOUT) -> bytes:
