@@ -59,6 +59,8 @@ def test_the_demo_banner_leads_the_title(
     service.set_token(server.issue_token(server.add_account()), verify=False)
     tray = make_tray(service, app_paths, dummy_pystray, RecordingNotifier(), title_prefix="DEMO · ")
     assert tray.icon.title.startswith("DEMO · Qwen token · account ")  # no email: the token was not verified
+    header = next(iter(tray.icon.menu.items))
+    assert header.text.startswith("DEMO · "), "seen where a tray shows no tooltips: the menu's header"
 
 
 def test_events_redraw_the_icon_and_notify(

@@ -106,7 +106,7 @@ class TrayApp:
         with self._lock:
             status, settings = self._status, self._settings
             start_at_login = self._start_at_login
-        entries = menu_entries(status, settings, start_at_login=start_at_login)
+        entries = menu_entries(status, settings, start_at_login=start_at_login, banner=self._title_prefix)
         return _face(status), self._title_prefix + tray_title(status), entries
 
     def _needs_attention(self) -> bool:
