@@ -185,3 +185,29 @@ def test_a_keyring_that_never_answers_is_given_up_on(tmp_path: Path, monkeypatch
             message = str(caught.value)
             assert "did not answer within 1 s" in message
             assert "Unlock it" in message
+
+
+def test_a_named_keyring_that_cannot_run_here_says_why_on_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PYTHON_KEYRING_BACKEND=…SecretService with no session bus: keyring raises a bare RuntimeError."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.SecretService.Keyring")
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/nonexistent")
+    store = KeyringStore()
+    assert "cannot be used here" in store.description
+    for call in (store.check_exists, store.get):
+        with pytest.raises(NoKeyringError, match=r"PYTHON_KEYRING_BACKEND \(keyring\.backends\.SecretService"):
+            call()
+
+
+def test_the_desktop_keyring_is_found_without_loading_pygobject(secret_service: desktop.SessionBus) -> None:
+    """No keyring variable: the Secret Service is taken first, without keyring's discovery of every
+    backend (its libsecret backend imports gi, which the SNI tray must not load)."""
+    env = desktop.env_for(secret_service)
+    env.pop("PYTHON_KEYRING_BACKEND", None)
+    probe = (
+        "import sys; from tray_app.store import KeyringStore; store = KeyringStore(); "
+        "print(store.description); print('gi' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=30,
+                            check=True)  # fmt: skip
+    assert result.stdout.splitlines() == ["the desktop keyring (Secret Service)", "False"]

@@ -96,12 +96,20 @@ class KeyringStore:
     def __init__(self, service: str = KEYRING_SERVICE, timeout: float = 10.0) -> None:
         self.service = service
         self.timeout = timeout
-        self._backend = _keyring_backend()
-        self.description = describe_keyring(self._backend)
+        self._unusable: NoKeyringError | None = None  # a keyring the user named that cannot run here
+        try:
+            self._backend = _keyring_backend()
+        except NoKeyringError as exc:
+            self._backend, self._unusable = None, exc
+            self.description = f"no keyring ({os.environ.get('PYTHON_KEYRING_BACKEND')} cannot be used here)"
+        else:
+            self.description = describe_keyring(self._backend)
 
     def check_exists(self) -> None:
         from keyring.backends.fail import Keyring as NoKeyring
 
+        if self._unusable is not None:
+            raise self._unusable
         if isinstance(self._backend, NoKeyring):
             raise NoKeyringError(NO_KEYRING_MESSAGE)
 
@@ -128,6 +136,8 @@ class KeyringStore:
 
     def _bounded(self, call: Callable[[], _T], action: str) -> _T:
         """Run one keyring call on a helper thread; give up after ``timeout`` seconds."""
+        if self._unusable is not None:
+            raise self._unusable
         outcome: list[_T] = []
         failure: list[BaseException] = []
 
@@ -150,9 +160,12 @@ class KeyringStore:
         return outcome[0]
 
 
-#: What a frozen build (PyInstaller) uses, per platform, in order: it has no entry points for keyring to
-#: discover its backends with, so without this it would silently pick the failing backend.
-FROZEN_BACKENDS = {
+#: The backends tried first, per platform, in order, unless PYTHON_KEYRING_BACKEND or keyringrc.cfg
+#: names one. keyring's own discovery would end with the same choice (these have the highest priority
+#: where they run) after importing every backend: libsecret's loads PyGObject, macOS's probes ctypes,
+#: which costs every ``qwen-tray token`` time and puts GLib into a tray that needs no GTK. A frozen build
+#: (PyInstaller) has no entry points to discover backends with at all.
+PREFERRED_BACKENDS = {
     "linux": ("keyring.backends.SecretService.Keyring", "keyring.backends.kwallet.DBusKeyring"),
     "darwin": ("keyring.backends.macOS.Keyring",),
     "win32": ("keyring.backends.Windows.WinVaultKeyring",),
@@ -160,24 +173,31 @@ FROZEN_BACKENDS = {
 
 
 def _keyring_backend() -> Any:
-    """keyring's own choice (PYTHON_KEYRING_BACKEND, keyringrc.cfg, then by priority); in a frozen build,
-    after the first two, the first backend for this platform that says it can run here."""
-    import keyring
+    """PYTHON_KEYRING_BACKEND, else keyringrc.cfg, else the first preferred backend for this platform that
+    says it can run here, else keyring's discovery by priority (third-party backends; in a frozen build,
+    which cannot discover, no keyring). A backend named by the user that cannot run here raises
+    NoKeyringError saying why."""
     import keyring.core
 
-    if not getattr(sys, "frozen", False) or os.environ.get("PYTHON_KEYRING_BACKEND"):
-        return keyring.get_keyring()
+    named = os.environ.get("PYTHON_KEYRING_BACKEND")
+    if named:
+        try:
+            return keyring.core.load_keyring(named)
+        except Exception as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise NoKeyringError(
+                f"The keyring named by PYTHON_KEYRING_BACKEND ({named}) cannot be used here: {reason}."
+            ) from exc
     configured = keyring.core.load_config()
     if configured is not None:
         return configured
-    for name in FROZEN_BACKENDS.get(sys.platform, FROZEN_BACKENDS["linux"]):
+    for name in PREFERRED_BACKENDS.get(sys.platform, PREFERRED_BACKENDS["linux"]):
         try:
-            backend = keyring.core.load_keyring(name)
-            backend.priority  # noqa: B018 - a backend that cannot run here raises when asked
+            return keyring.core.load_keyring(name)  # asks the backend's priority: raises where it cannot run
         except Exception as exc:  # noqa: BLE001 - each backend has its own ways to say "not here"
             log.debug("Keyring backend %s is not usable here: %s", name, exc)
-            continue
-        return backend
+    if not getattr(sys, "frozen", False):
+        return keyring.core.get_keyring()
     from keyring.backends.fail import Keyring as NoKeyring
 
     return NoKeyring()  # type: ignore[no-untyped-call]
