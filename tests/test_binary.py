@@ -116,7 +116,7 @@ def test_the_binary_does_the_job(binary: Path, session: dict[str, str], tmp_path
         assert run("token").stdout.strip() == token
         status = json.loads(run("status", "--json").stdout)
         assert status["state"] == "expiring"
-        assert "SecretService" in run("status").stdout  # found the Secret Service by itself
+        assert "Secret Service" in run("status").stdout  # found the Secret Service by itself
         refreshed = run("refresh")
         assert refreshed.returncode == 0, refreshed.stderr
         assert run("token").stdout.strip() != token

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,11 +67,29 @@ def test_the_backend_for_each_desktop(desktop_probe: DesktopProbe, backend: str)
     assert (choice.name, choice.problem) == (backend, None)
 
 
-def test_xorg_says_what_it_gives_up() -> None:
-    choice = choose_backend(probe(xembed_tray=True, gtk=False))
-    assert choice.note is not None
-    assert "no menu" in choice.note
-    assert "python3-gi" in choice.note
+def test_xorg_says_what_it_gives_up_and_why() -> None:
+    why = "this Python (/opt/python) cannot load PyGObject: run `bash scripts/install.sh`"
+    choice = choose_backend(probe(xembed_tray=True, gtk=False, gtk_problem=why))
+    assert choice.warning is not None
+    assert choice.warning.startswith("No tray menu: " + why)
+    assert "left click still copies" in choice.warning.lower()
+    assert choose_backend(probe(requested="xorg")).warning is None, "the user chose it: nothing to warn of"
+
+
+def test_a_python_without_pygobject_is_told_apart_from_a_missing_package(tmp_path: Path) -> None:
+    """A venv without system site packages (like pyenv's Python) cannot see Debian's python3-gi."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    code = (
+        "import sys; sys.path.append(sys.argv[1]); "
+        "from tray_app.tray_backend import _gtk_problem; print(_gtk_problem())"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    result = subprocess.run([str(python), "-c", code, root], capture_output=True, text=True, timeout=30, check=True)
+    assert "cannot load PyGObject" in result.stdout or "has no PyGObject" in result.stdout, result.stdout
+    assert str(python) in result.stdout
+    mine = subprocess.run([sys.executable, "-c", code, root], capture_output=True, text=True, timeout=30, check=True)
+    assert mine.stdout.strip() == "None", "the test venv has PyGObject with GTK 3"
 
 
 @pytest.mark.parametrize(

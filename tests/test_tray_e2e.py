@@ -167,9 +167,14 @@ class TrayDriver:
         return ImageGrab.grab(bbox=(x, y, x + width, y + height), xdisplay=self.screen.display)
 
     def badge_colour(self) -> tuple[int, int, int]:
-        """The commonest colour of the icon that is neither the panel's white nor the label's ink."""
-        counts = self.icon_image().convert("RGB").getcolors(maxcolors=1 << 20) or []
+        """The commonest colour of the icon that is neither the panel (seen in the badge's rounded corner),
+        nor white, nor the label's ink."""
+        image = self.icon_image().convert("RGB")
+        panel = image.getpixel((0, 0))
+        counts = image.getcolors(maxcolors=1 << 20) or []
         for _count, colour in sorted(counts, reverse=True):
+            if _close(colour, panel, 12):
+                continue
             if not _close(colour, icon.WHITE, 40) and not _close(colour, icon.INK, 60):
                 return colour
         pytest.fail("the icon shows no badge colour")
@@ -355,11 +360,44 @@ def test_the_xorg_backend_docks_and_takes_a_left_click(tray: TrayDriver) -> None
     tray.find_by_class = True
     tray.start()
     assert _close(tray.badge_colour(), icon.GREEN, 30)
+    # Drawn square and centred whatever size trayer gives the window, over the panel's colour, not black.
+    x, y, width, height = tray.icon_window()
+    assert y >= 1, "trayer draws a row of panel above the icon"
+    strip = ImageGrab.grab(bbox=(x, y - 1, x + width, y + height), xdisplay=tray.screen.display).convert("RGB")
+    panel = strip.getpixel((width // 2, 0))
+    image = strip.crop((0, 1, width, height + 1))
+    corners = [image.getpixel((cx, cy)) for cx in (0, width - 1) for cy in (0, height - 1)]
+    assert all(_close(corner, panel, 12) for corner in corners), (image.size, panel, corners)
+    left, top, right, bottom = desktop.pixel_box(image, lambda pixel: _close(pixel, icon.GREEN, 40)) or (0, 0, 0, 0)
+    assert abs((right - left) - (bottom - top)) <= 2, ("a square badge", image.size, (left, top, right, bottom))
     tray.click(1)
     wait_for(lambda: tray.clipboard() == token, "the token on the clipboard after a left click")
     assert tray.process is not None
-    tray.process.send_signal(signal.SIGTERM)
-    tray.process.wait(15)
+    tray.process.send_signal(signal.SIGINT)
+    assert tray.process.wait(15) == 130
+    assert "Traceback" not in tray.output()
+    assert "KeyboardInterrupt" not in tray.output()
+
+
+def test_the_fallback_says_what_it_costs_without_verbose(tray: TrayDriver) -> None:
+    """Forced to the plain X11 icon because GTK cannot be loaded: say so at start, on stderr and on screen."""
+    tray.env["PYSTRAY_BACKEND"] = ""
+    tray.env["GI_TYPELIB_PATH"] = str(tray.home / "no-typelibs")  # GTK's typelib cannot be found...
+    tray.env["PYTHONPATH"] = str(tray.home / "no-gi")  # ...and PyGObject is shadowed by an empty package
+    (tray.home / "no-gi" / "gi").mkdir(parents=True)
+    (tray.home / "no-gi" / "gi" / "__init__.py").write_text("raise ImportError('no PyGObject here')\n")
+    tray.find_by_class = True
+    log = (tray.home / "tray.log").open("wb")
+    tray.process = subprocess.Popen([str(QWEN_TRAY), "tray"], env=tray.env, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log, start_new_session=True)  # fmt: skip
+    log.close()
+    tray.icon_window()
+    first_line = wait_for(lambda: tray.output().splitlines()[:1], "the warning", detail=tray.output)[0]
+    assert first_line.startswith("qwen-tray: No tray menu: this Python ("), first_line
+    assert "left click still copies" in first_line.lower()
+    tray.notified("no tray menu")
+    tray.process.send_signal(signal.SIGINT)
+    assert tray.process.wait(15) == 130
 
 
 DOCK_COUNTER = """

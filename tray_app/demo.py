@@ -42,7 +42,7 @@ class Demo:
 
     story = (
         "watch the icon count the days down (an hour a second), turn amber when the refresh is due and the "
-        "server asks to wait, then go green with a fresh token. Quit from the menu."
+        "server asks to wait, then go green with a fresh token. Quit from the menu, or with Ctrl+C here."
     )
 
     def __init__(self, time_scale: float = TIME_SCALE) -> None:

@@ -7,6 +7,7 @@ will answer must not hang a refresh or the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -96,22 +97,31 @@ class KeyringStore:
     def __init__(self, service: str = KEYRING_SERVICE, timeout: float = 10.0) -> None:
         self.service = service
         self.timeout = timeout
-        self._unusable: NoKeyringError | None = None  # a keyring the user named that cannot run here
-        try:
-            self._backend = _keyring_backend()
-        except NoKeyringError as exc:
-            self._backend, self._unusable = None, exc
-            self.description = f"no keyring ({os.environ.get('PYTHON_KEYRING_BACKEND')} cannot be used here)"
-        else:
-            self.description = describe_keyring(self._backend)
+        self._backend: Any = None
+        self.description = "the system keyring"
+        with contextlib.suppress(NoKeyringError):  # said when the token is read or stored
+            self._resolve()
 
-    def check_exists(self) -> None:
+    def _resolve(self) -> Any:
+        """The keyring backend, chosen again while none is usable: a keyring that starts after us (the
+        desktop's, at login) is found by the next call, without a restart."""
         from keyring.backends.fail import Keyring as NoKeyring
 
-        if self._unusable is not None:
-            raise self._unusable
-        if isinstance(self._backend, NoKeyring):
+        if self._backend is not None:
+            return self._backend
+        try:
+            backend = _keyring_backend()
+        except NoKeyringError:
+            self.description = f"no keyring ({os.environ.get('PYTHON_KEYRING_BACKEND')} cannot be used here)"
+            raise
+        self.description = describe_keyring(backend)
+        if isinstance(backend, NoKeyring):
             raise NoKeyringError(NO_KEYRING_MESSAGE)
+        self._backend = backend
+        return backend
+
+    def check_exists(self) -> None:
+        self._resolve()
 
     def get(self, slot: str = CURRENT) -> str | None:
         value = self._bounded(lambda: self._backend.get_password(self.service, slot), "read")
@@ -136,8 +146,7 @@ class KeyringStore:
 
     def _bounded(self, call: Callable[[], _T], action: str) -> _T:
         """Run one keyring call on a helper thread; give up after ``timeout`` seconds."""
-        if self._unusable is not None:
-            raise self._unusable
+        self._resolve()
         outcome: list[_T] = []
         failure: list[BaseException] = []
 

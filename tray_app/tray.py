@@ -341,6 +341,8 @@ class TrayApp:
             self._on_ui_thread(icon.stop)
             return
         log.info("Tray icon shown (%s backend).", self._backend.name)
+        if self._backend.warning:  # said on stderr too, by run_tray
+            self._worker.submit(self._tell, "Qwen token: no tray menu", self._backend.warning)
         if self._backend.name in ("gtk", "appindicator"):
             # A GLib loop runs Python's signal handlers only when it wakes up: let GLib take the signals.
             self._on_ui_thread(self._quit_on_signals_in_glib)
@@ -440,6 +442,9 @@ def run_tray(
         choice = wait_for_tray(probe_desktop, threading.Event().wait, wait_for_tray_seconds, on_wait=say_waiting)
         if choice.name is None:
             raise TrayUnavailableError(choice.problem or "No system tray is available.")
+        if choice.warning:  # what the choice costs: said at start, without -v
+            log.warning("%s", choice.warning)
+            print(f"qwen-tray: {choice.warning}", file=sys.stderr, flush=True)  # noqa: T201 - see say_waiting
         if choice.note:
             log.info("Tray backend %s: %s.", choice.name, choice.note)
         pystray = load_pystray(choice)
@@ -549,6 +554,8 @@ def fixed_xorg_icon_class() -> type:
     - Its window never selects ButtonPressMask, so clicks never arrive (upstream issue #151).
     - It sends the dock request twice (from show and from the first icon update), and about 2 % of
       icons then never dock. We dock once, and again only if the tray goes away.
+    - It stretches the icon to whatever the tray gives it (24 x 32 in trayer) and pastes it on black,
+      ignoring its transparency. We draw it square, centred, blended over the tray's own background.
     - It marks itself ready before it records its event thread, so a change made at once from the setup
       thread can find no thread to compare with. We record the thread first.
     - A change from another thread (``visible``, ``icon``, ``title``, ``stop``) wakes the event thread
@@ -557,11 +564,14 @@ def fixed_xorg_icon_class() -> type:
       connection of its own, one caller at a time.
     """
     import Xlib.display
+    import Xlib.error
     import Xlib.protocol.event
     import Xlib.X
+    from PIL import Image
     from pystray import _xorg
 
     class FixedXorgIcon(_xorg.Icon):  # type: ignore[misc]
+        _icon_data: Any  # pystray's cached drawing of the icon at the window's size
         def _run(self) -> None:
             self._thread = threading.current_thread()
             self._mark_ready()
@@ -573,6 +583,29 @@ def fixed_xorg_icon_class() -> type:
                 event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask
             )
             return window
+
+        def _assert_icon_data(self, width: int, height: int) -> None:
+            if self._icon_data and self._icon_data.size == (width, height):
+                return
+            size = min(width, height)
+            badge = self.icon.convert("RGBA").resize((size, size), Image.Resampling.LANCZOS)
+            canvas = self._tray_background(width, height)
+            canvas.paste(badge, ((width - size) // 2, (height - size) // 2), badge)
+            canvas.tostring = canvas.tobytes  # what pystray's put_pil_image expects
+            self._icon_data = canvas
+
+        def _tray_background(self, width: int, height: int) -> Any:
+            """What the tray shows behind our window (XEmbed windows inherit their parent's background):
+            the badge's rounded corners are blended over it, not over black."""
+            try:
+                self._window.change_attributes(background_pixmap=Xlib.X.ParentRelative)
+                self._window.clear_area(0, 0, width, height)
+                raw = self._window.get_image(0, 0, width, height, Xlib.X.ZPixmap, 0xFFFFFFFF)
+                if len(raw.data) == width * height * 4:
+                    return Image.frombytes("RGB", (width, height), raw.data, "raw", "BGRX")
+            except Xlib.error.XError as exc:
+                log.debug("Cannot read the tray's background: %s", exc)
+            return Image.new("RGB", (width, height), (255, 255, 255))
 
         def _assert_docked(self) -> None:
             if self._systray_manager is None:

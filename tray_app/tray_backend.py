@@ -19,6 +19,7 @@ import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tray_app.errors import QwenTrayError
@@ -50,6 +51,7 @@ class DesktopProbe:
     display: bool = False  # an X11 display (or XWayland) to draw on
     wayland: bool = False  # a Wayland session ($WAYLAND_DISPLAY)
     gtk: bool = False  # PyGObject with GTK 3 (only looked for when the choice may need it)
+    gtk_problem: str | None = None  # why not, and what to do, when it was looked for and is missing
     appindicator: bool = False  # the (Ayatana)AppIndicator3 typelib (only looked for when asked for)
     session_bus: bool = False  # a session D-Bus that answers (gtk/appindicator hang without one)
     bus_problem: str | None = None  # a session bus is set but does not answer: why
@@ -66,6 +68,8 @@ class BackendChoice:
     note: str | None = None
     #: The problem may go away by itself (at login the panel can start after us).
     may_appear: bool = False
+    #: What this choice costs the person, to be told at start without -v (the menu-less fallback).
+    warning: str | None = None
 
 
 def choose_backend(probe: DesktopProbe) -> BackendChoice:
@@ -87,8 +91,10 @@ def choose_backend(probe: DesktopProbe) -> BackendChoice:
     if probe.xembed_tray and probe.gtk and probe.session_bus:
         return BackendChoice("gtk")
     if probe.xembed_tray:
-        missing = "PyGObject (python3-gi)" if not probe.gtk else "a working session D-Bus"
-        return BackendChoice("xorg", note=f"no menu: {missing} is missing; left click copies the token")
+        missing = probe.gtk_problem or "GTK needs a session D-Bus, and there is none"
+        return BackendChoice(
+            "xorg", warning=f"No tray menu: {missing}. A left click still copies the token; use the CLI for the rest."
+        )
     if probe.bus_problem:
         return BackendChoice(None, problem=f"The tray cannot start: {probe.bus_problem}.")
     if not probe.session_bus and not probe.display:
@@ -135,7 +141,8 @@ def probe_desktop(env: Mapping[str, str] | None = None, platform: str = sys.plat
     display = bool(env.get("DISPLAY"))
     session_bus, sni_watcher, bus_problem = _session_bus_state()
     wants_gtk = requested in ("gtk", "appindicator") or (requested is None and not sni_watcher)
-    gtk = display and wants_gtk and _gi_has("Gtk", "3.0")
+    gtk_problem = _gtk_problem() if display and wants_gtk else None
+    gtk = display and wants_gtk and gtk_problem is None
     appindicator = (
         requested == "appindicator"
         and gtk
@@ -147,12 +154,35 @@ def probe_desktop(env: Mapping[str, str] | None = None, platform: str = sys.plat
         display=display,
         wayland=bool(env.get("WAYLAND_DISPLAY")),
         gtk=gtk,
+        gtk_problem=gtk_problem,
         appindicator=appindicator,
         session_bus=session_bus,
         bus_problem=bus_problem,
         sni_watcher=sni_watcher,
         xembed_tray=display and not sni_watcher and _xembed_tray_owned(),
     )
+
+
+#: Where Debian and Ubuntu put python3-gi: for the distribution's Python only.
+SYSTEM_GI = Path("/usr/lib/python3/dist-packages/gi")
+
+
+def _gtk_problem() -> str | None:
+    """None if PyGObject with GTK 3 loads in this Python; else why not and what to do, in one sentence."""
+    try:
+        import gi  # noqa: F401 - only: can this Python load it?
+    except ImportError:
+        here = f"this Python ({sys.executable}, {sys.version_info.major}.{sys.version_info.minor})"
+        if SYSTEM_GI.is_dir():
+            return (
+                f"{here} cannot load PyGObject: python3-gi is installed for the system's Python only. "
+                "Install qwen-tray with `bash scripts/install.sh` (a venv of /usr/bin/python3), or "
+                "`pip install 'qwen-tray[gtk]'`"
+            )
+        return f"{here} has no PyGObject: install python3-gi, or `pip install 'qwen-tray[gtk]'`"
+    if not _gi_has("Gtk", "3.0"):
+        return "GTK 3 cannot be loaded through PyGObject: install gir1.2-gtk-3.0"
+    return None
 
 
 def _gi_has(namespace: str, version: str) -> bool:
