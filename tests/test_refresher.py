@@ -184,10 +184,16 @@ def test_a_keyring_that_stops_answering_is_reported_once_and_its_return_too(
                 clock=clock,
                 wait=clock.wait,
             )
+            events: list[EngineEvent] = []
+            service.subscribe(events.append)
             refresher = Refresher(service)
             for _ in range(3):
                 assert refresher.step() == CHECK_INTERVAL
                 clock.advance(CHECK_INTERVAL)
+        trouble = [event for event in events if event.kind == "state_changed"]
+        assert [event.status.state for event in trouble] == [TokenState.UNKNOWN], "shown once, not every look"
+        assert "did not answer within 0.5 s" in (trouble[0].status.problem or "")
+        events.clear()
         said = [record for record in caplog.records if record.levelno >= logging.INFO]
         assert len(said) == 1, said
         assert said[0].levelno == logging.WARNING
@@ -202,4 +208,6 @@ def test_a_keyring_that_stops_answering_is_reported_once_and_its_return_too(
             forget_all(service.store)
         said = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
         assert [line for line in said if "works again" in line] == ["The desktop keyring (Secret Service) works again."]
+        changes = [event.status.state for event in events if event.kind == "state_changed"]
+        assert changes[0] is TokenState.OK, "the tray leaves its trouble state"
         assert not [record for record in caplog.records if record.levelno >= logging.WARNING]

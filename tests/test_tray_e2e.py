@@ -520,3 +520,38 @@ def test_the_icon_docks_again_when_the_xembed_tray_comes_back(tmp_path: Path) ->
             driver.process.send_signal(signal.SIGINT)
             assert driver.process.wait(15) == 130, driver.output()
             assert "Traceback" not in driver.output()
+
+
+def test_a_keyring_that_cannot_be_read_shows_trouble_and_retry_works(tmp_path: Path) -> None:
+    """No Secret Service on the bus (the desktop keyring not started yet): the tray stays, grey with "!",
+    says why in a notification, and "Retry reading the keyring" picks the keyring up once it is there."""
+    desktop.require(desktop.Xvfb, desktop.SessionBus, desktop.GnomeKeyring, desktop.Dunst, desktop.Trayer)
+    with (
+        desktop.Xvfb(workdir=tmp_path) as screen,
+        desktop.SessionBus(tmp_path) as bus,
+        desktop.Dunst(bus, screen),
+        desktop.Trayer(screen, tmp_path),
+        QwenSimulator() as server,
+    ):
+        env = desktop.env_for(bus, screen)
+        env.update(PYTHON_KEYRING_BACKEND="keyring.backends.SecretService.Keyring", TMPDIR=str(tmp_path))
+        driver = TrayDriver(Desktop(display=screen.display, env=env, workdir=tmp_path), server, tmp_path)
+        token = server.issue_token(server.add_account(), expires_at=days(5))
+        with desktop.GnomeKeyring(bus, tmp_path):  # store the token, then the keyring goes away
+            assert driver.run("set-token", input_text=token).returncode == 0
+        driver.forget_earlier_notifications()
+        driver.start()
+        assert _close(driver.badge_colour(), icon.GREY, 30)
+        trouble = driver.icon_image().tobytes()
+        assert "cannot read the keyring" in driver.notified("cannot read the keyring").lower()
+        assert driver.process is not None
+        assert driver.process.poll() is None, "the tray stays, in its trouble state"
+        with desktop.GnomeKeyring(bus, tmp_path):  # the same keyring files, unlocked again
+            driver.menu("Down", "Down", "Return")  # Paste new token, Retry reading the keyring
+            wait_for(lambda: _close(driver.badge_colour(), icon.GREEN, 30), "green once the keyring is back",
+                     detail=driver.output)  # fmt: skip
+            assert driver.icon_image().tobytes() != trouble
+            driver.click(1)
+            wait_for(lambda: driver.clipboard() == token, "the token on the clipboard")
+            driver.process.send_signal(signal.SIGTERM)
+            assert driver.process.wait(15) == 0

@@ -281,3 +281,17 @@ def test_no_notice_ever_contains_the_token() -> None:
         )
         assert notice is not None
         assert token not in notice.title + notice.body
+
+
+def test_a_keyring_in_trouble_says_why_and_offers_retry() -> None:
+    trouble = Status(TokenState.UNKNOWN, None, ALICE, NOW, None, problem="The keyring is locked: unlock it.")
+    assert tray_title(trouble) == "Qwen token · cannot read the token · The keyring is locked: unlock it."
+    assert menu_header(trouble) == "Cannot read the token from the keyring"
+    entries = menu_entries(trouble, Settings())
+    assert enabled_actions(entries)[:2] == ["paste", "retry"], "Copy is disabled: nothing can be read"
+    assert next(entry.action for entry in entries if entry.action) == "copy", "Copy token stays first"
+    assert entries[-1].action == "quit"
+    assert "retry" not in enabled_actions(menu_entries(status(TokenState.OK), Settings()))
+    notice = NoticePolicy().notice_for(EngineEvent("state_changed", trouble), now=NOW, notify_after_refresh=True)
+    assert notice is not None and notice.urgent
+    assert "The keyring is locked" in notice.body and "Retry" in notice.body

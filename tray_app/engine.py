@@ -62,6 +62,8 @@ class Status:
     now: float
     #: When the next automatic refresh may run (None: only a new token from the browser helps).
     due_at: float | None
+    #: Why the token could not be read (state UNKNOWN), in words a person can act on.
+    problem: str | None = None
 
     @property
     def days_left(self) -> float | None:
@@ -160,6 +162,17 @@ class TokenService:
 
     def status(self) -> Status:
         return self.evaluate(self._stored_claims(), self.state_file.load(), self.clock())
+
+    def status_or_trouble(self) -> Status:
+        """The status; or, when the token cannot be read (a keyring missing, locked or not answering), an
+        UNKNOWN status saying why, for a view that must show something rather than stop."""
+        try:
+            return self.status()
+        except StorageError as exc:
+            return self.trouble_status(exc)
+
+    def trouble_status(self, error: StorageError) -> Status:
+        return Status(TokenState.UNKNOWN, None, self.state_file.load(), self.clock(), None, problem=error.message)
 
     def evaluate(self, claims: TokenClaims | None, record: State, now: float, *, backoff: bool = True) -> Status:
         """The status these facts give at ``now``; ``backoff=False`` ignores a pending retry time."""

@@ -70,6 +70,8 @@ def icon_face(state: TokenState, seconds_left: float | None) -> IconFace:
     """
     if state is TokenState.MISSING:
         return IconFace(GREY, "?")
+    if state is TokenState.UNKNOWN:  # the keyring cannot be read: trouble, like a dead token
+        return IconFace(GREY, "!")
     if state in (TokenState.INVALID, TokenState.EXPIRED):
         return IconFace(GREY, "!")
     blocked = state is TokenState.BLOCKED

@@ -21,6 +21,7 @@ CHECK_INTERVAL = 60.0
 class TokenState(str, enum.Enum):
     """The token's state, listed in order of precedence."""
 
+    UNKNOWN = "unknown"  # the store could not be read (no keyring, or one locked or not answering)
     MISSING = "missing"  # none stored
     INVALID = "invalid"  # the server said 401/403 for it
     EXPIRED = "expired"  # its exp has passed

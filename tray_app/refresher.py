@@ -81,14 +81,23 @@ class Refresher:
             log.info("%s works again.", where[:1].upper() + where[1:])
         return wait
 
+    def look_again(self) -> None:
+        """Read the store again now, not only when the state file changed (the tray's "Retry")."""
+        self._status = None
+        self._wake.set()
+
     def _report_store_trouble(self, error: StorageError) -> None:
         """A locked or silent keyring may come back: say so once (not at every look), and keep looking
-        (the next look reads the store again, as nothing was read this time)."""
+        (the next look reads the store again, as nothing was read this time). Subscribers (the tray)
+        get an UNKNOWN status saying why, once per new reason."""
         said, self._store_trouble = self._store_trouble, error
+        self._status = None
         if said is not None and said.message == error.message:
             log.debug("Still: %s", error)
-        else:
-            log.warning("%s qwen-tray looks again every minute and will say when it works.", error)
+            return
+        log.warning("%s qwen-tray looks again every minute and will say when it works.", error)
+        self._shown_state = TokenState.UNKNOWN
+        self.service.publish(EngineEvent("state_changed", self.service.trouble_status(error)))
 
     def _step(self) -> float:
         manual = self._manual.is_set()

@@ -74,7 +74,7 @@ class TrayApp:
         self._title_prefix = title_prefix
         self._lock = threading.Lock()  # guards _status, _settings, _start_at_login, _notices, _closing
         self._apply_lock = threading.Lock()  # one _apply at a time, whichever thread calls it
-        self._status: Status = service.status()
+        self._status: Status = service.status_or_trouble()  # a keyring in trouble is shown, not fatal
         self._settings: Settings = service.settings
         self._notices = NoticePolicy()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwen-tray-action")
@@ -193,6 +193,7 @@ class TrayApp:
             "copy": self.copy_token,
             "paste": self.paste_token,
             "refresh": self.refresher.refresh_now,
+            "retry": self.refresher.look_again,
             "open_site": self.open_site,
             "how_to": lambda: self._tell("How to get a token", HOW_TO_GET_A_TOKEN),
             "toggle_notify": self.toggle_notify,
@@ -204,8 +205,8 @@ class TrayApp:
         handler = handlers[name]
 
         def on_click(*_args: object) -> None:
-            if name in ("refresh", "quit"):
-                handler()  # both return at once by themselves
+            if name in ("refresh", "retry", "quit"):
+                handler()  # each returns at once by itself
             else:
                 self._worker.submit(self._guarded, name, handler)
 
@@ -515,7 +516,7 @@ _ACTION_FAILED = {
 def needs_attention(status: Status) -> bool:
     """Whether the tray should draw the eye to the icon: the token is gone or will be soon, and
     refreshing is not taking care of it (a healthy token close to its refresh is not news)."""
-    if status.state in (TokenState.MISSING, TokenState.INVALID, TokenState.EXPIRED):
+    if status.state in (TokenState.UNKNOWN, TokenState.MISSING, TokenState.INVALID, TokenState.EXPIRED):
         return True
     left = None if status.claims is None else status.claims.expires_at - status.now
     return status.state is not TokenState.OK and left is not None and left < DAY

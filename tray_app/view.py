@@ -38,6 +38,8 @@ def _time_left(status: Status) -> str:
 def tray_title(status: Status) -> str:
     """The tooltip: account and time left in words, or what went wrong and what to do."""
     state = status.state
+    if state is TokenState.UNKNOWN:
+        return f"{APP_TITLE} · cannot read the token · {status.problem}"
     if state is TokenState.MISSING:
         return f"{APP_TITLE} · none stored · choose Paste new token"
     who = account_label(status)
@@ -71,6 +73,8 @@ SEPARATOR = MenuEntry("----")
 
 def menu_header(status: Status) -> str:
     state = status.state
+    if state is TokenState.UNKNOWN:
+        return "Cannot read the token from the keyring"
     if state is TokenState.MISSING:
         return "No token stored"
     who = account_label(status)
@@ -125,6 +129,7 @@ def menu_entries(
         MenuEntry("Copy token", "copy", enabled=has_token, default=True),
         MenuEntry("Paste new token", "paste"),
         MenuEntry("Refresh now", "refresh", enabled=can_refresh),
+        *((MenuEntry("Retry reading the keyring", "retry"),) if status.state is TokenState.UNKNOWN else ()),
         SEPARATOR,
         MenuEntry("Open chat.qwen.ai", "open_site"),
         MenuEntry("How to get a token", "how_to"),
@@ -175,6 +180,13 @@ def describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None
         if error.kind == "rate_limited":  # a wait the server asked for, not trouble
             return Notice("Qwen token refresh postponed", body, key="failed:rate_limited")
         return Notice("Qwen token refresh failed", body, key=f"failed:{error.kind}")
+    if event.kind == "state_changed" and status.state is TokenState.UNKNOWN:
+        return Notice(
+            "Qwen token: cannot read the keyring",
+            f"{status.problem} qwen-tray looks again every minute (or choose Retry in its menu).",
+            key="storage",
+            urgent=True,
+        )
     if event.kind == "state_changed" and status.state is TokenState.EXPIRED:
         return Notice("Qwen token expired", PASTE_NEW_TOKEN, key="dead", urgent=True)
     if event.kind == "checked" and _expiring_and_stuck(status):
