@@ -211,3 +211,15 @@ def test_the_desktop_keyring_is_found_without_loading_pygobject(secret_service: 
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=30,
                             check=True)  # fmt: skip
     assert result.stdout.splitlines() == ["the desktop keyring (Secret Service)", "False"]
+
+
+@pytest.mark.parametrize("message", ["Prompt dismissed.", "Prompt dismissed", "Failed to unlock the collection!"])
+def test_keyring_messages_are_one_sentence_without_a_doubled_period(message: str) -> None:
+    from keyring.errors import InitError, KeyringError
+
+    from tray_app.store import _translate_keyring_error
+
+    for error in (InitError(message), KeyringError(message)):
+        text = _translate_keyring_error(error, "write").message
+        assert ".." not in text and ".)" not in text, text
+        assert message.rstrip(".") in text

@@ -193,7 +193,7 @@ def _keyring_backend() -> Any:
         try:
             return keyring.core.load_keyring(named)
         except Exception as exc:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
+            reason = " ".join(str(exc).split()).rstrip(". ") or type(exc).__name__
             raise NoKeyringError(
                 f"The keyring named by PYTHON_KEYRING_BACKEND ({named}) cannot be used here: {reason}."
             ) from exc
@@ -233,7 +233,8 @@ def _translate_keyring_error(exc: BaseException, action: str) -> StorageError:
     from keyring.errors import InitError, KeyringLocked
     from keyring.errors import NoKeyringError as KeyringFoundNone
 
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # keyring's own messages end with a period ("Prompt dismissed."): ours follows, so drop theirs.
+    detail = (str(exc).splitlines()[0].rstrip(". ") if str(exc) else "") or type(exc).__name__
     if isinstance(exc, KeyringFoundNone):
         return NoKeyringError(NO_KEYRING_MESSAGE)
     if isinstance(exc, KeyringLocked):
