@@ -76,6 +76,7 @@ class TrayDriver:
         #: pystray's xorg windows carry no _NET_WM_PID: find them by their class (the icon's name).
         self.find_by_class = False
         self.shots = Path(SCREENSHOTS) if SCREENSHOTS else None
+        self.icon_box = (0, 0, 0, 0)  # where the icon was last seen (a menu open hides which window it is)
 
     # -- commands -------------------------------------------------------------------------------------
     def run(self, *argv: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -148,7 +149,8 @@ class TrayDriver:
             readings.append(geometry())
             return readings[-1] if readings[-1] == readings[-2] else None
 
-        return wait_for(settled, "the icon's size to settle", detail=lambda: f"sizes seen: {readings[-5:]}")
+        self.icon_box = wait_for(settled, "the icon's size to settle", detail=lambda: f"sizes seen: {readings[-5:]}")
+        return self.icon_box
 
     def click(self, button: int) -> None:
         x, y, width, height = self.icon_window()
@@ -180,11 +182,17 @@ class TrayDriver:
         pytest.fail("the icon shows no badge colour")
 
     def screenshot(self, name: str) -> None:
+        """What matters, cropped: the panel strip with the icon, and the menu when one is open (the root
+        window is black; the panel and the menu are what is drawn on it)."""
         if self.shots is None:
             return
         self.shots.mkdir(parents=True, exist_ok=True)
-        shot = ImageGrab.grab(bbox=(0, 0, 420, 320), xdisplay=self.screen.display)
-        shot.save(self.shots / f"{name}.png")
+        _x, y, _width, height = self.icon_box
+        shot = ImageGrab.grab(xdisplay=self.screen.display).convert("RGB")
+        panel = shot.crop((0, 0, shot.width, y + height + 2))
+        _left, _top, right, bottom = shot.getbbox() or (0, 0, shot.width, shot.height)  # the panel, and a menu
+        right = max(right, (panel.getbbox() or (0, 0, right, 0))[2])
+        shot.crop((0, 0, right, max(bottom, y + height + 2))).save(self.shots / f"{name}.png")
 
     def clipboard(self) -> str:
         return self.tool("xclip", "-o", "-selection", "clipboard")
