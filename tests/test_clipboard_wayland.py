@@ -22,6 +22,7 @@ from tests import desktop
 from tests.helpers import wait_for
 from tray_app.clipboard import SecretCopy, copy_secret
 from tray_app.clipboard.wayland import WaylandCopy
+from tray_app.errors import ClipboardError
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6IjEyMyIsImV4cCI6MTgwMDAwMDAwMH0.c2lnbmF0dXJlLV8"
 TEXT_TYPES = {"text/plain", "text/plain;charset=utf-8", "TEXT", "STRING", "UTF8_STRING"}
@@ -176,3 +177,15 @@ def test_after_kill_9_of_the_process_that_copied_nothing_serves_the_token(waylan
         for stream in (owner.stdin, owner.stdout, owner.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_a_wl_copy_that_cannot_reach_the_compositor_is_a_clipboard_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """wl-copy fails within milliseconds; copy_secret says so in wl-copy's words (never the token's)."""
+    desktop.require("wl-copy")
+    monkeypatch.setenv("WAYLAND_DISPLAY", str(tmp_path / "no-compositor-here"))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(ClipboardError, match="Failed to connect to a Wayland server") as caught:
+        copy_secret(TOKEN)
+    assert TOKEN not in str(caught.value)

@@ -73,7 +73,8 @@ class WaylandCopy:
     marks: tuple[str, ...] = ()  # wl-copy cannot offer the hint beside the text: see the module docstring
 
     def __init__(self, text: str, env: Mapping[str, str] | None = None) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the keeper's exit against the hand-over
+        self._clear_lock = threading.Lock()  # one clear() at a time
         self._started = threading.Event()
         self._exited = threading.Event()
         self._handed_over = False  # copy_secret returned: a later failure is logged, not raised
@@ -110,7 +111,9 @@ class WaylandCopy:
             raise ClipboardError(f"Cannot write the clipboard: {reason}.") from exc
         self._exited.wait(EARLY_FAILURE)
         with self._lock:
-            if not self._exited.is_set():
+            # Exit status 0 this soon is not a failure: another client (a clipboard manager that re-offers
+            # what it reads, say) took the clipboard after us.
+            if not self._exited.is_set() or proc.returncode == 0:
                 self._handed_over = True
                 log.info("Put the token on the Wayland clipboard (wl-copy %d; text only, no secret mark).", proc.pid)
                 return
@@ -124,21 +127,21 @@ class WaylandCopy:
 
     def clear(self) -> bool:
         """End our wl-copy if it still serves the clipboard (the compositor then empties it); True if it did."""
-        with self._lock:
+        with self._clear_lock:  # a second caller waits for the first one's answer
             if self._ended:
                 return self._cleared
             self._ended = True
-        proc = self._proc
-        if proc is None or self._exited.is_set():
-            return False
-        proc.terminate()
-        if not self._exited.wait(STOP_TIMEOUT):
-            log.warning("wl-copy %d did not stop on SIGTERM; killing it.", proc.pid)
-            proc.kill()
-            self._exited.wait(STOP_TIMEOUT)
-        self._cleared = True
-        log.info("Cleared the token from the Wayland clipboard.")
-        return True
+            proc = self._child()
+            if proc is None or self._exited.is_set():
+                return False
+            proc.terminate()
+            if not self._exited.wait(STOP_TIMEOUT):
+                log.warning("wl-copy %d did not stop on SIGTERM; killing it.", proc.pid)
+                proc.kill()
+                self._exited.wait(STOP_TIMEOUT)
+            self._cleared = True
+            log.info("Cleared the token from the Wayland clipboard.")
+            return True
 
     @property
     def pid(self) -> int | None:

@@ -57,7 +57,7 @@ class X11SelectionOwner:
 
         self._offer = x11_targets(text)
         self._target_names = x11_target_names(text)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one clear() at a time
         self._ended = False  # clear() has run (or started): it runs once
         self._cleared = False  # clear() took the token off the clipboard
         self._stop = threading.Event()  # clear() asks the thread to let go
@@ -101,19 +101,19 @@ class X11SelectionOwner:
 
     def clear(self) -> bool:
         """Take the token off the clipboard if it is still ours, and stop serving; True if it was ours."""
-        with self._lock:
+        with self._lock:  # a second caller waits for the first one's answer
             if self._ended:
                 return self._cleared
             self._ended = True
-        self._stop.set()
-        os.write(self._wake_write, b"!")
-        self._thread.join(SERVER_TIMEOUT)
-        if self._thread.is_alive():
-            log.warning("The X11 clipboard thread did not stop in %g s.", SERVER_TIMEOUT)
-            return False
-        os.close(self._wake_read)
-        os.close(self._wake_write)
-        return self._cleared
+            self._stop.set()
+            os.write(self._wake_write, b"!")
+            self._thread.join(SERVER_TIMEOUT)
+            if self._thread.is_alive():
+                log.warning("The X11 clipboard thread did not stop in %g s.", SERVER_TIMEOUT)
+                return False
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+            return self._cleared
 
     # -- the owner's thread ------------------------------------------------------------------------------
     def _serve(self) -> None:
@@ -135,7 +135,7 @@ class X11SelectionOwner:
             while self._display.pending_events():
                 event = self._display.next_event()
                 if event.type == X.SelectionRequest:
-                    self._answer(event)
+                    self._answer_one(event)
                 elif event.type == X.SelectionClear and _xid(event.window) == self._window.id:
                     log.info("Another program took the clipboard; stopped serving the token.")
                     return
@@ -160,6 +160,15 @@ class X11SelectionOwner:
         self._cleared = _xid(self._display.get_selection_owner(self._selection)) == X.NONE
         if self._cleared:
             log.info("Cleared the token from the X11 clipboard.")
+
+    def _answer_one(self, event: Any) -> None:
+        """One request; an X error in it (a requestor that misbehaves) is logged and the next one served."""
+        import Xlib.error
+
+        try:
+            self._answer(event)
+        except Xlib.error.XError as exc:
+            log.warning("A clipboard request failed: %s", exc)
 
     def _answer(self, event: Any) -> None:
         """Convert one SelectionRequest and tell the requestor (a SelectionNotify, property None if refused)."""
