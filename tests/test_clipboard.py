@@ -1,4 +1,6 @@
-"""What the clipboard error says: the real cause (no desktop session, or which package is missing)."""
+"""What the clipboard error says (the real cause: no desktop session, or which package is missing), which
+clipboard a secret goes to, and what each platform is offered for it (pure: Windows and macOS are checked here).
+The real X11 and Wayland clipboards: test_clipboard_x11.py, test_clipboard_wayland.py."""
 
 from __future__ import annotations
 

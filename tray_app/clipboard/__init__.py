@@ -8,6 +8,8 @@ This package's one door (import from here, not from its modules)::
     copy_secret(text) -> SecretCopy              a secret, with the platform's "do not keep" marks
     SecretCopy.holds() -> bool                   still on the clipboard (nothing copied since)?
     SecretCopy.clear() -> bool                   take it off if still ours and stop serving; True if it was
+    SecretCopy.backend, SecretCopy.marks         "x11"/"wayland"/"windows"/"macos"; the marks offered
+    secret_backend(platform, env, have)          which of those copy_secret uses here (pure), or None
 
 Why a second path for secrets: pyperclip offers one plain-text format through tools (xclip, wl-copy) that
 fork into the background and outlive us. A secret copy offers the marks clipboard managers honour
