@@ -8,6 +8,7 @@
     ├── AlreadyRunningError       another daemon/tray, or refresh, holds a lock kind "locked"
     ├── NoTokenError              nothing is stored yet                        kind "missing"
     ├── ClipboardError            no clipboard mechanism, or it failed         kind "clipboard"
+    ├── BrowserError              a browser choice that names no known browser kind "browser"
     └── RefreshError              chat.qwen.ai did not give us a new token
         ├── InvalidTokenError     401/403: only a new token from the browser   kind "invalid"
         │   └── ExpiredTokenError its exp has passed; same remedy              kind "expired"
@@ -99,6 +100,12 @@ class ClipboardError(QwenTrayError):
     """The clipboard cannot be read or written (on Linux: no xclip, xsel or wl-clipboard)."""
 
     kind = "clipboard"
+
+
+class BrowserError(QwenTrayError):
+    """A browser to import the token from is named wrongly (``--browser BROWSER[:PROFILE]``)."""
+
+    kind = "browser"
 
 
 class RefreshError(QwenTrayError):
