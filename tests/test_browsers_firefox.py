@@ -3,6 +3,7 @@ UTF-16, container tabs), webappsstore.sqlite, the cookie fallback, and a live -w
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import cramjam
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.test_token import make_token
 from tray_app.browsers import BrowserChoice, Limits, find_tokens, parse_browser_choice
@@ -407,3 +410,45 @@ def test_nothing_is_left_in_the_temporary_folder_even_on_errors(tmp_path: Path, 
     (root / "Profiles" / "p.p" / "cookies.sqlite").write_bytes(b"junk")
     find_tokens(platform="linux", home=tmp_path, env={}, only=BrowserChoice("firefox"))
     assert list(private_tmp.iterdir()) == []
+
+
+@functools.cache
+def damaged_template() -> dict[str, bytes]:
+    """A profile (LSNG with a live -wal, cookies) as bytes, to damage at random."""
+    with tempfile.TemporaryDirectory() as workdir:
+        home = Path(workdir)
+        root = firefox_home(home, {"p": "p.p"})
+        profile = root / "Profiles" / "p.p"
+        database = write_lsng(profile, "https+++chat.qwen.ai", NEWEST, snappy=True)
+        write_cookies(profile, [("chat.qwen.ai", "token", OLDER, 1)])
+        with closing(sqlite3.connect(database)) as browser:
+            browser.execute("PRAGMA journal_mode = WAL")
+            browser.execute("PRAGMA wal_autocheckpoint = 0")
+            browser.execute("UPDATE data SET last_access_time = 1")
+            browser.commit()
+            return {str(path.relative_to(home)): path.read_bytes() for path in home.rglob("*") if path.is_file()}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damage=st.lists(st.tuples(st.integers(0, 20), st.floats(0, 1), st.sampled_from(["flip", "cut", "ff"]))))
+def test_random_damage_never_crashes(tmp_path: Path, damage: list[tuple[int, float, str]]) -> None:
+    home = Path(tempfile.mkdtemp(dir=tmp_path))
+    files = dict(damaged_template())
+    names = sorted(files)
+    for which, where, kind in damage:
+        name = names[which % len(names)]
+        data = bytearray(files[name])
+        at = min(int(where * len(data)), max(len(data) - 1, 0))
+        if kind == "flip" and data:
+            data[at] ^= 0x5A
+        elif kind == "cut":
+            del data[at:]
+        else:
+            data[at : at + 8] = b"\xff" * 8
+        files[name] = bytes(data)
+    for name, data in files.items():
+        (home / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / name).write_bytes(data)
+    scan = find_tokens(platform="linux", home=home, env={}, only=BrowserChoice("firefox"))
+    assert {c.token for c in scan.candidates} <= {NEWEST, OLDER}
+    assert all("\n" not in line for line in scan.skipped)

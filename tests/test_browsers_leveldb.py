@@ -4,6 +4,7 @@ file is refused quickly with a one-line reason."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import struct
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import cramjam
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import leveldb_writer as lw
+from tray_app.browsers import leveldb
 from tray_app.browsers._common import (
     MAX_PIECE_BYTES,
     crc32c,
@@ -240,6 +243,38 @@ def test_a_table_the_manifest_lists_but_that_is_gone_is_skipped_with_a_reason(fo
     result = read(folder)
     assert result.value == b"\x01old"
     assert result.skipped == [f"table {newer.number:06d}.ldb, listed by the MANIFEST, is missing"]
+
+
+def test_a_compaction_during_the_read_starts_it_over(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The browser compacts while we read: the table we are about to open is replaced by a new one and
+    deleted. The read starts over from CURRENT and finds the value in the new table, with nothing skipped."""
+    db = lw.Database(folder)
+    db.put(KEY, b"\x01kept")
+    old = db.flush()
+    assert old is not None
+    real_open = leveldb.open_regular
+    compacted: list[str] = []
+
+    def compacting_open(path: Path) -> BinaryIO:
+        if path.name == f"{old.number:06d}.ldb" and not compacted:
+            new_number = db.next_file
+            db.next_file += 1
+            (folder / f"{new_number:06d}.ldb").write_bytes(path.read_bytes())
+            db.manifest.add(
+                lw.version_edit(
+                    deleted=[(0, old.number)],
+                    new_files=[lw.NewFile(1, new_number, old.size, old.smallest, old.largest)],
+                )
+            )
+            path.unlink()
+            compacted.append(path.name)
+        return real_open(path)
+
+    monkeypatch.setattr(leveldb, "open_regular", compacting_open)
+    result = read(folder)
+    assert compacted and result.value == b"\x01kept"
+    assert result.record is not None and result.record.file != compacted[0]
+    assert result.skipped == []
 
 
 def test_never_writes_nor_opens_the_lock(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -577,3 +612,62 @@ def test_the_time_limit_stops_the_read(folder: Path) -> None:
     result = read(folder, deadline=5.0, clock=clock)
     assert result.record is None
     assert result.skipped == ["stopped reading: over the time limit of 4 s"]
+
+
+# --- random damage ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def template() -> dict[str, bytes]:
+    """A small database (two tables, one plain and one snappy, and a log) to damage at random."""
+    with tempfile.TemporaryDirectory() as workdir:
+        folder = Path(workdir) / "leveldb"
+        db = lw.Database(folder, compression="mixed", block_size=512, crc=crc32c_pure)
+        db.put(KEY, b"\x01one")
+        fill(db, 100, size=60)
+        db.flush()
+        db.put(KEY, b"\x01two")
+        fill(db, 100, start=100, size=60)
+        db.flush()
+        db.put(KEY, b"\x01three")
+        fill(db, 100, start=200, size=60)
+        return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+DAMAGE = st.lists(
+    st.tuples(
+        st.sampled_from(["flip", "cut", "ff", "insert"]),
+        st.integers(min_value=0, max_value=10),  # which file (modulo their number)
+        st.floats(min_value=0, max_value=1),  # where in it
+        st.binary(min_size=1, max_size=16),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damage=DAMAGE)
+def test_random_damage_never_crashes_nor_hangs(tmp_path: Path, damage: list[tuple[str, int, float, bytes]]) -> None:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    files = dict(template())
+    names = sorted(files)
+    for kind, which, where, noise in damage:
+        name = names[which % len(names)]
+        data = bytearray(files[name])
+        at = int(where * len(data))
+        if kind == "flip" and data:
+            data[min(at, len(data) - 1)] ^= noise[0] or 1
+        elif kind == "cut":
+            del data[at:]
+        elif kind == "ff":
+            data[at : at + len(noise)] = b"\xff" * len(noise)
+        else:
+            data[at:at] = noise
+        files[name] = bytes(data)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    with quickly():
+        result = read(folder)
+    assert result.value in (None, b"\x01one", b"\x01two", b"\x01three")
+    assert all(isinstance(line, str) and "\n" not in line for line in result.skipped)

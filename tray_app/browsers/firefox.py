@@ -22,7 +22,6 @@ copy is made again (three tries). The copies are deleted before the read returns
 from __future__ import annotations
 
 import configparser
-import os
 import re
 import sqlite3
 import tempfile
@@ -214,14 +213,16 @@ def _profile_like_folders(base: Path) -> Iterator[Path]:
 # --- reading a profile --------------------------------------------------------------------------------
 
 
-def decode_lsng_value(value: bytes | str, conversion_type: int, compression_type: int) -> str:
+def decode_lsng_value(value: object, conversion_type: int, compression_type: int) -> str:
     """An LSNG ``data.value``: snappy-compressed if ``compression_type`` is 1, UTF-8 if ``conversion_type``
     is 1, else UTF-16-LE. ValueError (without the value) if it does not decode."""
     if isinstance(value, str):
         if compression_type != 0:
             raise ValueError("a compressed value is stored as text")
         return value
-    raw = bytes(value)
+    if not isinstance(value, bytes):
+        raise ValueError(f"the stored value is a {type(value).__name__}, not text or bytes")
+    raw = value
     if compression_type == 1:
         try:
             raw = snappy_decompress(raw, "the stored value", max_bytes=MAX_PIECE_BYTES)
@@ -291,13 +292,13 @@ class _ProfileReader:
         return self._query(database, "cookie", self._cookie_rows)
 
     def _origin_folders(self, storage: Path) -> Iterator[Path]:
-        for count, entry in enumerate(os.scandir(storage)):
+        for count, entry in enumerate(storage.iterdir()):
             if count >= MAX_ORIGIN_ENTRIES:
                 self.problems.append(f"{storage}: more than {MAX_ORIGIN_ENTRIES} origins; the rest not looked at")
                 return
             name = entry.name
             if name.startswith(ORIGIN_FOLDER) and origin_attributes_ok(name[len(ORIGIN_FOLDER) :]):
-                yield Path(entry.path)
+                yield entry
 
     def _query(
         self,
@@ -333,6 +334,8 @@ class _ProfileReader:
             if budget.expired():
                 raise LimitReached(f"over the time limit of {budget.seconds:g} s") from exc
             self.problems.append(f"{database}: cannot be read ({_reason(exc)})")
+        except UnicodeDecodeError:  # sqlite3 failing to decode a damaged schema's own error message
+            self.problems.append(f"{database}: cannot be read (its schema is damaged)")
         except OSError as exc:
             self.problems.append(f"{database}: cannot be read ({_reason(exc)})")
         finally:
