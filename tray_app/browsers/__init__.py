@@ -22,6 +22,16 @@ The door — everything else in this package is detail::
 - :class:`Limits` ``(max_bytes_per_profile=128 MiB, max_seconds=10.0)``: bytes read from one profile, and
   the time the whole scan may take; a profile over either is skipped with the reason.
 - :data:`BROWSERS`: browser id → display name, in the order they are searched.
+- :class:`Candidate` fields: ``browser`` ("chrome"), ``browser_name`` ("Google Chrome Beta", "Chromium
+  (snap)"), ``profile`` (what selects it: Chromium's folder "Profile 1", Firefox's profiles.ini Name),
+  ``profile_name`` (what the browser shows), ``source`` ("localStorage" or "cookie"), ``location`` (the
+  file), ``token``, ``claims``/``problem``; ``label`` is "Google Chrome / Work". ``dataclasses.asdict()``
+  would include the token: do not log that.
+
+"Newest": within a profile, LevelDB's highest sequence number (Chromium), or the JWT that expires last
+(Firefox's containers and cookie); across profiles, candidates are sorted by expiry, latest first. A running
+browser writes a moment after the page does (Chromium about 1 s, Firefox about 5 s): a token stored a
+moment ago may not be on disk yet; then say "wait a minute or close the browser, then try again".
 
 Only chat.qwen.ai's entries are looked up and returned. Chromium cookies are never read (they are
 encrypted; undoing that is not ours to do). The profile is never written: Chromium's LevelDB is read in
@@ -29,7 +39,8 @@ place without its LOCK; Firefox's sqlite files are copied with their ``-wal`` in
 folder, opened read-only, and deleted.
 
 For tests with real browser profiles: pass ``home=`` the browser's home and ``env=`` the environment it
-ran with (``env={}`` means the defaults: ``~/.config`` on Linux, ``~/AppData/...`` on Windows), e.g.
+ran with (``env={}`` means the defaults: ``~/.config`` on Linux, ``~/AppData/...`` on Windows; the test
+suite's conftest points XDG_CONFIG_HOME at ``<home>/config``, so ``env=os.environ`` would look there), e.g.
 ``find_tokens(home=home, env={}, only=BrowserChoice("chromium"))``. The per-platform folder tables are pure
 functions of (platform, home, env): :func:`tray_app.browsers.chromium.chromium_roots` and
 :func:`tray_app.browsers.firefox.firefox_roots`.
