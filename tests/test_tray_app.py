@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import FakeClock, make_service
 from tray_app.engine import TokenService
-from tray_app.icon import AMBER, GREEN, icon_face
+from tray_app.icon import AMBER, GREEN, GREY, IconFace, icon_face
 from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
 from tray_app.refresher import Refresher
@@ -58,6 +58,7 @@ def test_the_demo_banner_leads_the_title(
     service = make_service(server, clock, app_paths)
     service.set_token(server.issue_token(server.add_account()), verify=False)
     tray = make_tray(service, app_paths, dummy_pystray, RecordingNotifier(), title_prefix="DEMO · ")
+    tray.refresher.step()  # the first look reads the token and publishes its state
     assert tray.icon.title.startswith("DEMO · Qwen token · account ")  # no email: the token was not verified
     header = next(iter(tray.icon.menu.items))
     assert header.text.startswith("DEMO · "), "seen where a tray shows no tooltips: the menu's header"
@@ -70,7 +71,7 @@ def test_events_redraw_the_icon_and_notify(
     account = server.add_account()
     service.set_token(server.issue_token(account, expires_at=int(clock.now + 2 * DAY)))
     notifier = RecordingNotifier()
-    tray = make_tray(service, app_paths, dummy_pystray, notifier)
+    tray = make_tray(service, app_paths, dummy_pystray, notifier, initial_status=service.status())
     amber = tray.icon.icon.tobytes()
     assert tray._shown is not None
     assert tray._shown[0] == icon_face(TokenState.EXPIRING, 2 * DAY)
@@ -81,3 +82,21 @@ def test_events_redraw_the_icon_and_notify(
     assert tray.icon.icon.tobytes() != amber
     assert [title for title, _ in notifier.shown] == ["Qwen token refreshed"]
     assert "Copy token" in [item.text for item in tray.icon.menu.items]
+
+
+def test_the_icon_shows_before_the_keyring_is_read_then_follows_the_first_look(
+    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, dummy_pystray: Any
+) -> None:
+    service = make_service(server, clock, app_paths)
+    service.set_token(server.issue_token(server.add_account(), expires_at=int(clock.now + 5 * DAY)), verify=False)
+    notifier = RecordingNotifier()
+    tray = make_tray(service, app_paths, dummy_pystray, notifier)
+    assert tray.icon.title == "Qwen token · reading the keyring…", "the icon does not wait for the keyring"
+    assert tray._shown is not None
+    assert tray._shown[0] == IconFace(GREY, "")
+    assert not tray._needs_attention()
+    tray.refresher.step()  # the refresher's first look reads the token and publishes its state
+    assert tray._shown[0] == icon_face(TokenState.OK, 5 * DAY)
+    assert "5 d 0 h left" in tray.icon.title
+    tray._worker.shutdown(wait=True)
+    assert notifier.shown == [], "reading the token is not news"

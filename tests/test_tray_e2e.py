@@ -181,6 +181,21 @@ class TrayDriver:
                 return colour
         pytest.fail("the icon shows no badge colour")
 
+    def shows(self, colour: tuple[int, int, int]) -> None:
+        """Wait until the badge has ``colour`` and a label drawn in ink (the tray shows a plain grey badge
+        for the moment it takes to read the keyring)."""
+
+        def ready() -> bool:
+            if not _close(self.badge_colour(), colour, 30):
+                return False
+            image = self.icon_image().convert("RGB")  # a label puts other colours in the badge's middle
+            width, height = image.size
+            middle = image.crop((width * 3 // 10, height * 3 // 10, width * 7 // 10, height * 7 // 10))
+            counts = middle.getcolors(maxcolors=1 << 20) or []
+            return sum(count for count, found in counts if not _close(found, colour, 40)) >= 3
+
+        wait_for(ready, f"the badge in {colour} with its label", detail=self.output)
+
     def screenshot(self, name: str) -> None:
         """What matters, cropped: the panel strip with the icon, and the menu when one is open (the root
         window is black; the panel and the menu are what is drawn on it)."""
@@ -260,7 +275,7 @@ def test_the_whole_flow_a_person_goes_through(tray: TrayDriver) -> None:
     tray.start()
 
     # The icon docks, green, the days left drawn in it.
-    assert _close(tray.badge_colour(), icon.GREEN, 30), tray.badge_colour()
+    tray.shows(icon.GREEN)
     green_5 = tray.icon_image()
     tray.screenshot("state-ok")
 
@@ -311,7 +326,7 @@ def test_the_whole_flow_a_person_goes_through(tray: TrayDriver) -> None:
 
 def test_the_menu_opens_on_a_missing_token_and_says_what_to_do(tray: TrayDriver) -> None:
     tray.start()
-    assert _close(tray.badge_colour(), icon.GREY, 30)
+    tray.shows(icon.GREY)
     tray.screenshot("state-missing")
     tray.menu()
     tray.screenshot("menu-missing")
@@ -367,7 +382,7 @@ def test_the_xorg_backend_docks_and_takes_a_left_click(tray: TrayDriver) -> None
     tray.env["PYSTRAY_BACKEND"] = "xorg"
     tray.find_by_class = True
     tray.start()
-    assert _close(tray.badge_colour(), icon.GREEN, 30)
+    tray.shows(icon.GREEN)
     # Drawn square and centred whatever size trayer gives the window, over the panel's colour, not black.
     x, y, width, height = tray.icon_window()
     assert y >= 1, "trayer draws a row of panel above the icon"
@@ -491,7 +506,7 @@ def test_the_notify_toggle_is_saved_and_obeyed(tray: TrayDriver) -> None:
 def test_the_demo_plays_the_whole_cycle_without_an_account(tray: TrayDriver) -> None:
     """`qwen-tray demo`, ten hours a second: green, amber while the server says wait, green again."""
     tray.start("demo", "--time-scale", "36000")
-    assert _close(tray.badge_colour(), icon.GREEN, 30)
+    tray.shows(icon.GREEN)
     wait_for(lambda: _close(tray.badge_colour(), icon.AMBER, 30), "amber: the refresh due and refused", timeout=20)
     tray.notified("rate limiting")
     wait_for(lambda: _close(tray.badge_colour(), icon.GREEN, 30), "green again after the refresh", timeout=20)
@@ -549,7 +564,7 @@ def test_a_keyring_that_cannot_be_read_shows_trouble_and_retry_works(tmp_path: P
             assert driver.run("set-token", input_text=token).returncode == 0
         driver.forget_earlier_notifications()
         driver.start()
-        assert _close(driver.badge_colour(), icon.GREY, 30)
+        driver.shows(icon.GREY)
         trouble = driver.icon_image().tobytes()
         assert "cannot read the keyring" in driver.notified("cannot read the keyring").lower()
         assert driver.process is not None

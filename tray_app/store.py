@@ -49,8 +49,9 @@ KEYRING_WORDS = {
 class TokenStore(Protocol):
     """The narrow interface every store offers."""
 
-    #: Where the token is, for messages ("the system keyring (SecretService)", "the file …").
-    description: str
+    @property
+    def description(self) -> str:
+        """Where the token is, for messages ("the desktop keyring (Secret Service)", "the file …")."""
 
     def get(self, slot: str = CURRENT) -> str | None: ...
 
@@ -98,9 +99,15 @@ class KeyringStore:
         self.service = service
         self.timeout = timeout
         self._backend: Any = None
-        self.description = "the system keyring"
+        self._description = "the system keyring"
+
+    @property
+    def description(self) -> str:
+        """Where the token is, in words; choosing the backend the first time it is asked for (importing
+        keyring costs ~65 ms: not before the tray's icon shows, nor for commands that never ask)."""
         with contextlib.suppress(NoKeyringError):  # said when the token is read or stored
             self._resolve()
+        return self._description
 
     def _resolve(self) -> Any:
         """The keyring backend, chosen again while none is usable: a keyring that starts after us (the
@@ -112,9 +119,9 @@ class KeyringStore:
         try:
             backend = _keyring_backend()
         except NoKeyringError:
-            self.description = f"no keyring ({os.environ.get('PYTHON_KEYRING_BACKEND')} cannot be used here)"
+            self._description = f"no keyring ({os.environ.get('PYTHON_KEYRING_BACKEND')} cannot be used here)"
             raise
-        self.description = describe_keyring(backend)
+        self._description = describe_keyring(backend)
         if isinstance(backend, NoKeyring):
             raise NoKeyringError(NO_KEYRING_MESSAGE)
         self._backend = backend

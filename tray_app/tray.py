@@ -22,15 +22,16 @@ from dataclasses import replace
 from typing import Any
 
 from tray_app.autostart import autostart_for
-from tray_app.clipboard import read_clipboard, write_clipboard
+from tray_app.clipboard import SecretCopy, copy_secret, read_clipboard
 from tray_app.config import Settings, save_setting
 from tray_app.engine import EngineEvent, Status, TokenService
 from tray_app.errors import QwenTrayError
-from tray_app.icon import IconFace, icon_face, render_icon
+from tray_app.icon import GREY, IconFace, icon_face, render_icon
 from tray_app.notify import FallbackNotifier
 from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
 from tray_app.refresher import Refresher
+from tray_app.state import State
 from tray_app.store import CURRENT
 from tray_app.tray_backend import NO_TRAY_HELP, SNI, BackendChoice
 from tray_app.view import (
@@ -63,6 +64,7 @@ class TrayApp:
         backend: BackendChoice,
         dock_timeout: float = DOCK_TIMEOUT,
         title_prefix: str = "",
+        initial_status: Status | None = None,
     ) -> None:
         self.service = service
         self.refresher = refresher
@@ -74,11 +76,13 @@ class TrayApp:
         self._title_prefix = title_prefix
         self._lock = threading.Lock()  # guards _status, _settings, _start_at_login, _notices, _closing
         self._apply_lock = threading.Lock()  # one _apply at a time, whichever thread calls it
-        self._status: Status = service.status_or_trouble()  # a keyring in trouble is shown, not fatal
+        # The keyring is first read by the refresher once the icon shows (reading it costs 0.1-0.3 s, and
+        # the icon should not wait): until then the status says so, and a keyring in trouble is shown, not fatal.
+        self._status: Status = initial_status or not_read_yet(service)
         self._settings: Settings = service.settings
         self._notices = NoticePolicy()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwen-tray-action")
-        self._copied: str | None = None  # the token we put on the clipboard, to clear it only if still ours
+        self._copy: SecretCopy | None = None  # the token we put on the clipboard, cleared only while still there
         self._clear_timer: threading.Timer | None = None
         self._shown: tuple[IconFace, str, tuple[MenuEntry, ...]] | None = None
         self._closing = False
@@ -231,13 +235,15 @@ class TrayApp:
         if token is None:
             self._tell("No token to copy", "Paste a token first. " + HOW_TO_GET_A_TOKEN)
             return
-        write_clipboard(token)
+        previous, self._copy = self._copy, copy_secret(token)
+        if previous is not None:
+            previous.clear()  # lets go of what it held; the new copy is not its to clear
         with self._lock:
             clear_after = self._settings.clear_clipboard_after
-        self._copied = token
         self._schedule_clear(clear_after)
         then = f" It will be cleared from the clipboard in {clear_after} s." if clear_after else ""
-        self._tell("Qwen token copied", "The token is on the clipboard." + then)
+        unmarked = "" if self._copy.marks else " Clipboard managers may keep it: it cannot be marked secret here."
+        self._tell("Qwen token copied", "The token is on the clipboard." + then + unmarked)
 
     def paste_token(self) -> None:
         """Take a token from the clipboard. Success shows through the engine's token_set event."""
@@ -300,15 +306,14 @@ class TrayApp:
 
     def _clear_clipboard_if_ours(self) -> None:
         """Clear the clipboard only if it still holds the token we copied (not something copied since)."""
-        if self._copied is None:
+        copy, self._copy = self._copy, None
+        if copy is None:
             return
         try:
-            if read_clipboard() == self._copied:
-                write_clipboard("")
+            if copy.clear():
                 log.info("Cleared the token from the clipboard.")
         except QwenTrayError as exc:
             log.warning("Could not clear the clipboard: %s", exc)
-        self._copied = None
 
     # -- life cycle ----------------------------------------------------------------------------------
 
@@ -513,16 +518,25 @@ _ACTION_FAILED = {
 }
 
 
+def not_read_yet(service: TokenService) -> Status:
+    """The status before the token has been read: UNKNOWN with no problem (yet)."""
+    return Status(TokenState.UNKNOWN, None, State(), service.clock(), None)
+
+
 def needs_attention(status: Status) -> bool:
     """Whether the tray should draw the eye to the icon: the token is gone or will be soon, and
     refreshing is not taking care of it (a healthy token close to its refresh is not news)."""
-    if status.state in (TokenState.UNKNOWN, TokenState.MISSING, TokenState.INVALID, TokenState.EXPIRED):
+    if status.state is TokenState.UNKNOWN:
+        return status.problem is not None
+    if status.state in (TokenState.MISSING, TokenState.INVALID, TokenState.EXPIRED):
         return True
     left = None if status.claims is None else status.claims.expires_at - status.now
     return status.state is not TokenState.OK and left is not None and left < DAY
 
 
 def _face(status: Status) -> IconFace:
+    if status.state is TokenState.UNKNOWN and status.problem is None:
+        return IconFace(GREY, "")  # not read yet: a plain badge for the moment it takes
     left = None if status.claims is None else status.claims.expires_at - status.now
     return icon_face(status.state, left)
 
@@ -557,6 +571,8 @@ def fixed_xorg_icon_class() -> type:
       icons then never dock. We dock once, and again only if the tray goes away.
     - It stretches the icon to whatever the tray gives it (24 x 32 in trayer) and pastes it on black,
       ignoring its transparency. We draw it square, centred, blended over the tray's own background.
+    - It writes the title as Latin-1 into WM_NAME and fails on any other character ("…", an email in
+      another script, a translated title). We write it to _NET_WM_NAME in UTF-8, and to WM_NAME as Latin-1.
     - It marks itself ready before it records its event thread, so a change made at once from the setup
       thread can find no thread to compare with. We record the thread first.
     - A change from another thread (``visible``, ``icon``, ``title``, ``stop``) wakes the event thread
@@ -573,17 +589,33 @@ def fixed_xorg_icon_class() -> type:
 
     class FixedXorgIcon(_xorg.Icon):  # type: ignore[misc]
         _icon_data: Any  # pystray's cached drawing of the icon at the window's size
+        _title: str
         def _run(self) -> None:
             self._thread = threading.current_thread()
             self._mark_ready()
             self._mainloop()
 
         def _create_window(self) -> Any:
-            window = super()._create_window()
+            title, self._title = self._title, self._title.encode("latin-1", "replace").decode("latin-1")
+            try:
+                window = super()._create_window()
+            finally:
+                self._title = title
             window.change_attributes(
                 event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask
             )
+            self._name_window(window)
             return window
+
+        def _update_title(self) -> None:
+            self._name_window(self._window)
+
+        def _name_window(self, window: Any) -> None:
+            """WM_NAME is Latin-1 only (pystray writes the title there and fails on anything else): the
+            full title goes to _NET_WM_NAME in UTF-8, and a Latin-1 rendering of it to WM_NAME."""
+            window.set_wm_name(self.title.encode("latin-1", "replace").decode("latin-1"))
+            atom = self._display.intern_atom
+            window.change_property(atom("_NET_WM_NAME"), atom("UTF8_STRING"), 8, self.title.encode())
 
         def _assert_icon_data(self, width: int, height: int) -> None:
             if self._icon_data and self._icon_data.size == (width, height):

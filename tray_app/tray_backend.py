@@ -17,7 +17,8 @@ import os
 import struct
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,9 @@ def _gtk_problem() -> str | None:
                 "`pip install 'qwen-tray[gtk]'`"
             )
         return f"{here} has no PyGObject: install python3-gi, or `pip install 'qwen-tray[gtk]'`"
-    if not _gi_has("Gtk", "3.0"):
+    with _gtk_without_gl():
+        loads = _gi_has("Gtk", "3.0")
+    if not loads:
         return "GTK 3 cannot be loaded through PyGObject: install gir1.2-gtk-3.0"
     return None
 
@@ -271,22 +274,35 @@ def load_pystray(choice: BackendChoice) -> Any:
 
 def import_pystray(backend: str) -> Any:
     """``import pystray`` with PYSTRAY_BACKEND set to ``backend`` for that import only: pystray reads it
-    once, and our children (the hook, xdg-open) must not inherit it.
+    once, and our children (the hook, xdg-open) must not inherit it."""
+    with _environment(PYSTRAY_BACKEND=backend), _gtk_without_gl():
+        import pystray
+    return pystray
 
-    For gtk and appindicator, GTK starts with GL off (``GDK_GL=disable``, unless the user set GDK_GL):
-    the first GTK program on an X server otherwise probes GLX to choose its visuals, which loads Mesa's
-    LLVM (about 55 MB more RSS, for the life of the tray) to draw an icon that uses no GL."""
-    overrides = {"PYSTRAY_BACKEND": backend}
-    if backend in ("gtk", "appindicator") and "GDK_GL" not in os.environ:
-        overrides["GDK_GL"] = "disable"
+
+@contextmanager
+def _gtk_without_gl() -> Iterator[None]:
+    """GTK starts (on its first import: the probe's or pystray's) with GL off, unless the user set GDK_GL.
+
+    The first GTK program on an X server otherwise probes GLX to choose its visuals, which loads Mesa's
+    LLVM: about 55 MB more RSS, for the life of the tray, to draw an icon that uses no GL."""
+    if "GDK_GL" in os.environ:
+        yield
+        return
+    with _environment(GDK_GL="disable"):
+        yield
+
+
+@contextmanager
+def _environment(**overrides: str) -> Iterator[None]:
+    """Variables set for what runs inside only (our children must not inherit them)."""
     before = {name: os.environ.get(name) for name in overrides}
     os.environ.update(overrides)
     try:
-        import pystray
+        yield
     finally:
         for name, value in before.items():
             if value is None:
-                del os.environ[name]
+                os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    return pystray

@@ -39,6 +39,8 @@ def tray_title(status: Status) -> str:
     """The tooltip: account and time left in words, or what went wrong and what to do."""
     state = status.state
     if state is TokenState.UNKNOWN:
+        if status.problem is None:
+            return f"{APP_TITLE} · reading the keyring…"
         return f"{APP_TITLE} · cannot read the token · {status.problem}"
     if state is TokenState.MISSING:
         return f"{APP_TITLE} · none stored · choose Paste new token"
@@ -74,7 +76,7 @@ SEPARATOR = MenuEntry("----")
 def menu_header(status: Status) -> str:
     state = status.state
     if state is TokenState.UNKNOWN:
-        return "Cannot read the token from the keyring"
+        return "Reading the keyring…" if status.problem is None else "Cannot read the token from the keyring"
     if state is TokenState.MISSING:
         return "No token stored"
     who = account_label(status)
@@ -129,7 +131,7 @@ def menu_entries(
         MenuEntry("Copy token", "copy", enabled=has_token, default=True),
         MenuEntry("Paste new token", "paste"),
         MenuEntry("Refresh now", "refresh", enabled=can_refresh),
-        *((MenuEntry("Retry reading the keyring", "retry"),) if status.state is TokenState.UNKNOWN else ()),
+        *((MenuEntry("Retry reading the keyring", "retry"),) if status.problem is not None else ()),
         SEPARATOR,
         MenuEntry("Open chat.qwen.ai", "open_site"),
         MenuEntry("How to get a token", "how_to"),
