@@ -578,3 +578,20 @@ def test_a_keyring_that_cannot_be_read_shows_trouble_and_retry_works(tmp_path: P
             wait_for(lambda: driver.clipboard() == token, "the token on the clipboard")
             driver.process.send_signal(signal.SIGTERM)
             assert driver.process.wait(15) == 0
+
+
+def test_the_copied_token_is_marked_secret_and_dies_with_the_tray(tray: TrayDriver) -> None:
+    """A clipboard manager sees x-kde-passwordManagerHint = secret; after kill -9 nothing serves the token."""
+    token = tray.server.issue_token(tray.server.add_account(), expires_at=days(5))
+    assert tray.run("set-token", input_text=token).returncode == 0
+    tray.start()
+    tray.shows(icon.GREEN)
+    tray.click(1)
+    wait_for(lambda: tray.clipboard() == token, "the token on the clipboard")
+    targets = tray.tool("xclip", "-o", "-selection", "clipboard", "-t", "TARGETS").split()
+    assert {"UTF8_STRING", "text/plain;charset=utf-8", "x-kde-passwordManagerHint"} <= set(targets), targets
+    assert tray.tool("xclip", "-o", "-selection", "clipboard", "-t", "x-kde-passwordManagerHint") == "secret"
+    assert tray.process is not None
+    tray.process.kill()
+    tray.process.wait(10)
+    wait_for(lambda: tray.clipboard() != token, "the token gone with the tray")
