@@ -294,7 +294,7 @@ def test_the_whole_flow_a_person_goes_through(tray: TrayDriver) -> None:
     tray.screenshot("state-expiring")
 
     # Refresh now replaces the token; the icon follows (green again, a new number).
-    tray.menu("Down", "Down", "Down", "Return")  # ... Refresh now
+    tray.menu("Down", "Down", "Down", "Down", "Return")  # Copy, Paste, Import from browser, Refresh now
     wait_for(lambda: tray.stored_token() not in (first, second), "the refreshed token")
     assert tray.status()["days_left"] > 6.9
     wait_for(lambda: _close(tray.badge_colour(), icon.GREEN, 30), "the icon to turn green")
@@ -303,7 +303,7 @@ def test_the_whole_flow_a_person_goes_through(tray: TrayDriver) -> None:
 
     # The server now rejects the token: grey with "!", and a notification saying to paste a new one.
     server.queue("unauthorized")
-    tray.menu("Down", "Down", "Down", "Return")
+    tray.menu("Down", "Down", "Down", "Down", "Return")
     wait_for(lambda: tray.status()["state"] == "invalid", "the token to be marked invalid")
     wait_for(lambda: _close(tray.badge_colour(), icon.GREY, 30), "the icon to turn grey")
     assert "Paste a new one" in tray.notified("no longer works")
@@ -331,8 +331,8 @@ def test_the_menu_opens_on_a_missing_token_and_says_what_to_do(tray: TrayDriver)
     tray.menu()
     tray.screenshot("menu-missing")
     tray.tool("xdotool", "key", "Escape")
-    tray.menu("Down", "Down", "Down", "Return")  # Paste new token (Copy is disabled), Refresh (disabled)...
-    # ...with "How to get a token" as the fourth sensitive item: Paste, Open chat.qwen.ai, How to.
+    tray.menu("Down", "Down", "Down", "Down", "Return")  # Copy and Refresh now are disabled here:
+    # Paste new token, Import from browser, Open chat.qwen.ai, How to get a token.
     text = tray.notified("How to get a token")
     assert "copy(localStorage.getItem('token'))" in text
     assert tray.process is not None
@@ -490,11 +490,11 @@ def test_the_notify_toggle_is_saved_and_obeyed(tray: TrayDriver) -> None:
     first = tray.server.issue_token(account, expires_at=days(5))
     assert tray.run("set-token", input_text=first).returncode == 0
     tray.start()
-    # Copy, Paste, Refresh, Open chat.qwen.ai, How to get a token, Notify after each refresh.
-    tray.menu("Down", "Down", "Down", "Down", "Down", "Down", "Return")
+    # Copy, Paste, Import, Refresh, Open chat.qwen.ai, How to get a token, Notify after each refresh.
+    tray.menu("Down", "Down", "Down", "Down", "Down", "Down", "Down", "Return")
     config = Path(tray.env["XDG_CONFIG_HOME"]) / "qwen-tray" / "config.toml"
     wait_for(lambda: config.exists() and "notify_after_refresh = false" in config.read_text(), "the toggle saved")
-    tray.menu("Down", "Down", "Down", "Return")  # Refresh now
+    tray.menu("Down", "Down", "Down", "Down", "Return")  # Refresh now
     wait_for(lambda: tray.stored_token() != first, "the refreshed token")
     time.sleep(1)  # a notification, if one were (wrongly) sent, is on its way by now
     assert not [text for text in tray.notifications() if "refreshed" in text]
@@ -570,7 +570,7 @@ def test_a_keyring_that_cannot_be_read_shows_trouble_and_retry_works(tmp_path: P
         assert driver.process is not None
         assert driver.process.poll() is None, "the tray stays, in its trouble state"
         with desktop.GnomeKeyring(bus, tmp_path):  # the same keyring files, unlocked again
-            driver.menu("Down", "Down", "Return")  # Paste new token, Retry reading the keyring
+            driver.menu("Down", "Down", "Down", "Return")  # Paste new token, Import from browser, Retry
             wait_for(lambda: _close(driver.badge_colour(), icon.GREEN, 30), "green once the keyring is back",
                      detail=driver.output)  # fmt: skip
             assert driver.icon_image().tobytes() != trouble
@@ -595,3 +595,22 @@ def test_the_copied_token_is_marked_secret_and_dies_with_the_tray(tray: TrayDriv
     tray.process.kill()
     tray.process.wait(10)
     wait_for(lambda: tray.clipboard() != token, "the token gone with the tray")
+
+
+def test_import_from_browser_in_the_menu(tray: TrayDriver) -> None:
+    """No token yet; a browser profile signed in at chat.qwen.ai: one menu click imports it."""
+    from tray_app.browsers.simulated import write_simulated_firefox
+
+    home = tray.home / "person"
+    tray.env["HOME"] = str(home)
+    token = tray.server.issue_token(tray.server.add_account(email="carol@example.com"), expires_at=days(6))
+    write_simulated_firefox(home, token)
+    tray.start()
+    tray.shows(icon.GREY)
+    tray.menu("Down", "Down", "Return")  # Paste new token, Import from browser (Copy is disabled)
+    wait_for(lambda: tray.stored_token() == token, "the browser's token stored", detail=tray.output)
+    tray.shows(icon.GREEN)
+    assert "From Firefox / demo: carol@example.com" in tray.notified("Qwen token imported")
+    assert tray.process is not None
+    tray.process.send_signal(signal.SIGTERM)
+    assert tray.process.wait(15) == 0

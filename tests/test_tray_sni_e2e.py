@@ -140,14 +140,14 @@ def test_a_left_click_copies_and_the_menu_works(sni_tray: SniDriver, request: py
     wait_for(lambda: _close(tray.badge_colour(), icon.AMBER, 30), "the icon to turn amber (2 days left)")
 
     # Refresh now: a new token, green again, a new tooltip.
-    tray.menu("Down", "Down", "Down", "Return")
+    tray.menu("Down", "Down", "Down", "Down", "Return")  # Copy, Paste, Import from browser, Refresh now
     wait_for(lambda: tray.stored_token() not in (first, second), "the refreshed token", detail=tray.output)
     wait_for(lambda: _close(tray.badge_colour(), icon.GREEN, 30), "the icon to turn green")
     wait_for(lambda: "6 d" in desktop.item_property(tray.bus, item, "ToolTip")[3], "the tooltip's new time left")
 
     # A 401: grey, the tooltip says to paste a new token, and the host is asked for attention.
     server.queue("unauthorized")
-    tray.menu("Down", "Down", "Down", "Return")
+    tray.menu("Down", "Down", "Down", "Down", "Return")
     wait_for(lambda: _close(tray.badge_colour(), icon.GREY, 30), "the icon to turn grey")
     assert "paste a new token" in desktop.item_property(tray.bus, item, "ToolTip")[3]
     assert desktop.item_property(tray.bus, item, "Status") == "NeedsAttention"

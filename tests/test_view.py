@@ -64,11 +64,13 @@ def test_the_menu_for_a_good_token() -> None:
     assert enabled_actions(entries) == [
         "copy",
         "paste",
+        "import",
         "refresh",
         "open_site",
         "how_to",
         "toggle_notify",
         "toggle_clear_clipboard",
+        "toggle_recover",
         "toggle_autostart",
         "open_logs",
         "quit",
@@ -288,7 +290,7 @@ def test_a_keyring_in_trouble_says_why_and_offers_retry() -> None:
     assert tray_title(trouble) == "Qwen token · cannot read the token · The keyring is locked: unlock it."
     assert menu_header(trouble) == "Cannot read the token from the keyring"
     entries = menu_entries(trouble, Settings())
-    assert enabled_actions(entries)[:2] == ["paste", "retry"], "Copy is disabled: nothing can be read"
+    assert enabled_actions(entries)[:3] == ["paste", "import", "retry"], "Copy is disabled: nothing can be read"
     assert next(entry.action for entry in entries if entry.action) == "copy", "Copy token stays first"
     assert entries[-1].action == "quit"
     assert "retry" not in enabled_actions(menu_entries(status(TokenState.OK), Settings()))

@@ -14,11 +14,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tray_app import __version__
 from tray_app.config import STORAGE_KINDS, Settings, load_settings
-from tray_app.errors import QwenTrayError, StorageError, TokenFormatError
+from tray_app.errors import BrowserError, QwenTrayError, StorageError, TokenFormatError
 from tray_app.paths import APP_NAME, AppPaths
 from tray_app.store import CURRENT, FileStore, KeyringStore, TokenStore
 from tray_app.timefmt import format_duration, format_left, format_utc
@@ -93,10 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON (a stable contract for scripts)")
 
     set_token = add_parser("set-token", help="store a token pasted on stdin (never from the command line)")
-    set_token.add_argument("--from-clipboard", action="store_true", help="read the token from the clipboard")
+    source = set_token.add_mutually_exclusive_group()
+    source.add_argument("--from-clipboard", action="store_true", help="read the token from the clipboard")
+    source.add_argument(
+        "--from-browser",
+        nargs="?",
+        const="",
+        metavar="BROWSER[:PROFILE]",
+        help="import the token from a browser signed in at chat.qwen.ai (chrome, chromium, edge, brave, "
+        "vivaldi, opera, firefox, librewolf; a profile as the browser names it); none named: the best of all",
+    )
     set_token.add_argument("--no-verify", action="store_true", help="store without asking chat.qwen.ai first")
 
     add_parser("token", help="print the stored token and nothing else: export QWEN_TOKEN=$(qwen-tray token)")
+
+    browsers = add_parser("browsers", help="list the chat.qwen.ai tokens found in browser profiles (never the token)")
+    browsers.add_argument("--json", action="store_true", help="print JSON (a stable contract for scripts)")
 
     refresh = add_parser("refresh", help="refresh the token if it is due")
     refresh.add_argument("--force", action="store_true", help="refresh even if it is not due")
@@ -263,6 +275,8 @@ def read_pasted_text(app: App) -> str:
 
 
 def cmd_set_token(app: App) -> int:
+    if app.args.from_browser is not None:
+        return import_from_browser(app, app.args.from_browser)
     text = read_pasted_text(app)
     status = app.service().set_token(text, verify=not app.args.no_verify)
     assert status.claims is not None  # noqa: S101 - set_token just stored it
@@ -272,6 +286,72 @@ def cmd_set_token(app: App) -> int:
     print(f"Token stored ({checked}) for {who or 'account ' + str(status.claims.user_id)}.")
     print(f"It expires {format_utc(status.claims.expires_at)} ({format_left(status.claims.expires_at - status.now)}).")
     print(f"It is kept in {app.store.description}.")
+    return EXIT_OK
+
+
+def import_from_browser(app: App, choice_text: str) -> int:
+    """``set-token --from-browser [BROWSER[:PROFILE]]``: the best candidate, checked, stored if fresher."""
+    from tray_app.browsers import parse_browser_choice
+
+    if app.args.no_verify:
+        raise BrowserError("--from-browser always checks the token with chat.qwen.ai; leave out --no-verify.")
+    choice = parse_browser_choice(choice_text) if choice_text else None
+    outcome = app.service().import_from_browser(choice)
+    status = outcome.status
+    assert status.claims is not None  # noqa: S101 - a token is stored either way
+    who = account_words(status.record) or f"account {status.claims.user_id}"
+    left = f"{format_utc(status.claims.expires_at)} ({format_left(status.claims.expires_at - status.now)})"
+    if not outcome.stored:
+        print(f"Up to date: the token in {outcome.source} is not newer than the stored one ({who}, expires {left}).")
+        return EXIT_OK
+    print(f"Token imported from {outcome.source} (checked with chat.qwen.ai) for {who}.")
+    print(f"It expires {left}.")
+    print(f"It is kept in {app.store.description}.")
+    return EXIT_OK
+
+
+def cmd_browsers(app: App) -> int:
+    """What the browsers hold for chat.qwen.ai: browser, profile, account, expiry; never a token."""
+    service = app.service()
+    scan = service.browser_scan()
+    try:
+        held = service.status()
+    except StorageError:
+        held = None
+    rows: list[dict[str, Any]] = []
+    for candidate in scan.candidates:
+        claims = candidate.claims
+        ours = held is not None and held.claims is not None and claims is not None
+        same = ours and claims.user_id == held.claims.user_id  # type: ignore[union-attr]
+        rows.append(
+            {
+                "browser": candidate.browser,
+                "browser_name": candidate.browser_name,
+                "profile": candidate.profile,
+                "profile_name": candidate.profile_name,
+                "source": candidate.source,
+                "user_id": claims.user_id if claims else None,
+                "email": held.record.email if same and held is not None else None,
+                "expires_at": claims.expires_at if claims else None,
+                "problem": candidate.problem,
+            }
+        )
+    if app.args.json:
+        print(json.dumps({"found": rows, "searched": scan.searched, "skipped": scan.skipped}, indent=2))
+        return EXIT_OK
+    if not rows:
+        looked = ", ".join(scan.searched) or "no browser profile found"
+        print(f"No chat.qwen.ai token in the browsers (looked in: {looked}).")
+    for row in rows:
+        account = row["email"] or (f"account {row['user_id']}" if row["user_id"] else "not a token")
+        expires = (
+            f"expires {format_utc(row['expires_at'])}"
+            if row["expires_at"] is not None
+            else f"unusable: {row['problem']}"
+        )
+        print(f"{row['browser_name']} / {row['profile_name']}: {account}, {expires} ({row['source']})")
+    for reason in scan.skipped:
+        print(f"  skipped: {reason}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -405,6 +485,7 @@ def cmd_forget(app: App) -> int:
 COMMANDS = {
     "status": cmd_status,
     "set-token": cmd_set_token,
+    "browsers": cmd_browsers,
     "refresh": cmd_refresh,
     "daemon": cmd_daemon,
     "tray": cmd_tray,

@@ -33,6 +33,11 @@ class Settings:
     notify_after_refresh: bool = True
     #: The tray clears a token it copied from the clipboard after this many seconds (0: never).
     clear_clipboard_after: int = 30
+    #: When the stored token is rejected, expired, or about to expire while refreshing fails, look in the
+    #: browsers for a newer token of the same account (opt-in: it reads browser profiles).
+    recover_from_browser: bool = False
+    #: Where browser profiles are looked for (None: the person's home). Not a config key: the demo's.
+    browser_home: str | None = None
 
 
 Validator = Callable[[str, Any], Any]
@@ -89,6 +94,7 @@ VALIDATORS: dict[str, Validator] = {
     "keyring_timeout": _number(0, 600),
     "notify_after_refresh": _boolean,
     "clear_clipboard_after": _whole_seconds(3600),
+    "recover_from_browser": _boolean,
 }
 
 

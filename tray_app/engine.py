@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +20,7 @@ from tray_app.config import Settings
 from tray_app.errors import (
     AlreadyRunningError,
     BadResponseError,
+    BrowserError,
     ExpiredTokenError,
     InvalidTokenError,
     NoTokenError,
@@ -44,6 +45,7 @@ from tray_app.timefmt import format_duration, format_utc
 from tray_app.token import TokenClaims, decode_token, extract_token
 
 if TYPE_CHECKING:
+    from tray_app.browsers import BrowserChoice, Scan
     from tray_app.client import QwenClient, Session
 
 log = logging.getLogger(__name__)
@@ -106,12 +108,64 @@ def unchecked_paste_message(error: RefreshError) -> str:
 
 @dataclass(frozen=True)
 class EngineEvent:
-    """Published to subscribers: ``refreshed``, ``refresh_failed``, ``token_set``, ``forgotten`` (by the
-    engine), ``state_changed`` and ``checked`` (by the refresher, after each look at the clock)."""
+    """Published to subscribers: ``refreshed``, ``refresh_failed``, ``token_set``, ``imported``,
+    ``recovered``, ``forgotten`` (by the engine), ``state_changed`` and ``checked`` (by the refresher,
+    after each look at the clock). ``source`` names the browser profile of an import or a recovery."""
 
     kind: str
     status: Status
     error: QwenTrayError | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What importing from a browser did: ``stored`` False means what we hold was at least as fresh."""
+
+    stored: bool
+    source: str
+    status: Status
+
+
+NOTHING_IN_BROWSERS = (
+    "sign in at chat.qwen.ai in your browser; if you just did, close the browser or wait a minute, "
+    "then try again"
+)
+
+
+def choose_candidate(candidates: Sequence[Any], held: TokenClaims | None, *, now: float) -> Any:
+    """The browser token to import: the freshest of the account we hold; with none of it, the freshest
+    of the one account found. Candidates are :class:`tray_app.browsers.Candidate`s; those that do not
+    decode or have expired are passed over. Raises BrowserError when there is nothing usable, or tokens
+    of several accounts and none of ours (the person must choose a profile)."""
+    usable = [c for c in candidates if c.claims is not None and c.claims.expires_at > now and c.claims.user_id]
+    if not usable:
+        raise BrowserError(f"No usable chat.qwen.ai token was found in the browsers: {NOTHING_IN_BROWSERS}.")
+    freshest = sorted(usable, key=lambda c: c.claims.expires_at, reverse=True)
+    if held is not None and held.user_id:
+        ours = [c for c in freshest if c.claims.user_id == held.user_id]
+        if ours:
+            return ours[0]
+    accounts = {c.claims.user_id for c in freshest}
+    if len(accounts) > 1:
+        found = "; ".join(f"{c.label} (account {c.claims.user_id[:8]})" for c in freshest)
+        raise BrowserError(
+            f"Tokens of {len(accounts)} accounts were found ({found}); choose one with BROWSER:PROFILE, "
+            "e.g. `qwen-tray set-token --from-browser firefox:default-release`."
+        )
+    return freshest[0]
+
+
+def at_least_as_fresh(candidate: TokenClaims, held: TokenClaims | None, held_state: TokenState | None) -> bool:
+    """Whether an imported token may replace what we hold: never an older token of the same account over
+    one that still works (a stale profile must not undo a refresh)."""
+    if held is None or held.user_id != candidate.user_id:
+        return True
+    if candidate.token == held.token:
+        return False  # already stored
+    if held_state in (TokenState.INVALID, TokenState.EXPIRED):
+        return True
+    return candidate.expires_at >= held.expires_at
 
 
 @dataclass(frozen=True)
@@ -342,7 +396,68 @@ class TokenService:
         Refused input raises before anything stored changes.
         """
         claims = extract_token(text, now=self.clock())
+        status = self._store_new(claims, verify=verify, event="token_set")
+        assert status is not None  # noqa: S101 - only an import keeps what it holds
+        return status
+
+    # -- from the browser -------------------------------------------------------------------------
+
+    def browser_scan(self, only: BrowserChoice | None = None) -> Scan:
+        """What the browsers hold for chat.qwen.ai (read-only, no network call)."""
+        from tray_app.browsers import find_tokens
+
+        home = Path(self.settings.browser_home) if self.settings.browser_home else None
+        env: dict[str, str] | None = {} if self.settings.browser_home else None  # a simulated home: its defaults
+        return find_tokens(home=home, env=env, only=only)
+
+    def import_from_browser(self, only: BrowserChoice | None = None) -> ImportOutcome:
+        """Import the best browser token (:func:`choose_candidate`): judged like a paste, checked with
+        chat.qwen.ai, and stored only if at least as fresh as what we hold for that account."""
+        scan = self.browser_scan(only)
+        if not scan.candidates:
+            looked = f" (looked in {', '.join(scan.searched)})" if scan.searched else " (no browser profile found)"
+            raise BrowserError(f"No chat.qwen.ai token was found in the browsers{looked}: {NOTHING_IN_BROWSERS}.")
+        held = self._stored_claims()
+        candidate = choose_candidate(scan.candidates, held, now=self.clock())
+        return self._import(candidate, "imported")
+
+    def recover_from_browser(self) -> ImportOutcome | None:
+        """A newer token of the account we hold, from a browser, when ours is dead or dying; None when no
+        browser has one (no network call then). Errors of the check are the caller's to record."""
+        held = self._stored_claims()
+        if held is None:
+            return None
+        scan = self.browser_scan()
+        now = self.clock()
+        newer = [
+            (c.claims.expires_at, c)
+            for c in scan.candidates
+            if c.claims is not None and c.claims.user_id == held.user_id and c.claims.expires_at > now
+            and c.claims.token != held.token and c.claims.expires_at >= held.expires_at
+        ]  # fmt: skip
+        if not newer:
+            log.info("Recovery: no newer token of this account in the browsers (%d profiles).", len(scan.searched))
+            return None
+        return self._import(max(newer, key=lambda pair: pair[0])[1], "recovered")
+
+    def _import(self, candidate: Any, event: str) -> ImportOutcome:
+        claims = extract_token(candidate.token, now=self.clock())  # judged like a paste
+        status = self._store_new(claims, verify=True, event=event, source=candidate.label)
+        if status is None:
+            return ImportOutcome(stored=False, source=candidate.label, status=self.status())
+        return ImportOutcome(stored=True, source=candidate.label, status=status)
+
+    def _store_new(
+        self, claims: TokenClaims, *, verify: bool, event: str, source: str | None = None
+    ) -> Status | None:
+        """Check ``claims``' token with the server (unless told not to) and store it; for an import
+        (``source``), only if at least as fresh as what we hold (None: kept what we hold)."""
         self.store.get(CURRENT)  # a store we cannot use fails here, before we ask the server anything
+        if source is not None:
+            held = self.status()
+            if not at_least_as_fresh(claims, held.claims, held.state):
+                log.info("The token in %s is not newer than the stored one; kept the stored one.", source)
+                return None
         session = None
         if verify:
             try:
@@ -354,6 +469,10 @@ class TokenService:
         with self._exclusive():
             old = self.state_file.load()
             old_claims = self._stored_claims()
+            if source is not None:  # again under the lock: a refresh may have run meanwhile
+                held = self.evaluate(old_claims, old, self.clock())
+                if not at_least_as_fresh(claims, held.claims, held.state):
+                    return None
             same_account = old_claims is not None and old_claims.user_id == claims.user_id
             record = State(
                 email=session.email if session else (old.email if same_account else None),
@@ -363,8 +482,13 @@ class TokenService:
             replace_token(self.store, claims.token)
             self.state_file.save(record)
             status = self.evaluate(claims, record, self.clock())
-        log.info("A new token was set; it expires %s.", format_utc(claims.expires_at))
-        self.publish(EngineEvent("token_set", status))
+        log.info(
+            "A new token was %s%s; it expires %s.",
+            {"token_set": "set", "imported": "imported", "recovered": "recovered"}[event],
+            f" from {source}" if source else "",
+            format_utc(claims.expires_at),
+        )
+        self.publish(EngineEvent(event, status, source=source))
         self._run_hook(claims.token, claims.expires_at)
         return status
 

@@ -103,7 +103,8 @@ class ClipboardError(QwenTrayError):
 
 
 class BrowserError(QwenTrayError):
-    """A browser to import the token from is named wrongly (``--browser BROWSER[:PROFILE]``)."""
+    """Importing from the browser cannot go on: a browser named wrongly (``BROWSER[:PROFILE]``), no token
+    found in any profile, or several accounts found and none chosen."""
 
     kind = "browser"
 

@@ -13,6 +13,10 @@ from tray_app.token import TokenClaims
 
 DAY = 86400.0
 
+#: With recovery from the browser on, the browsers are looked at no more often than this while the
+#: token is dead or dying (reading profiles costs disk reads; a browser writes its token within a minute).
+RECOVERY_INTERVAL = 5 * 60.0
+
 #: The refresher looks at the wall clock at least this often, so a laptop waking from a week of sleep
 #: notices at once. A look costs no network call unless a refresh is due.
 CHECK_INTERVAL = 60.0
@@ -128,3 +132,18 @@ def quick_retry_pause(kind: str, attempt: int, retry_after: float | None) -> flo
             return None
         pause = max(pause, retry_after)
     return pause
+
+
+def recovery_due(
+    state: TokenState, claims: TokenClaims | None, record: State, *, now: float, last_look: float | None
+) -> bool:
+    """Whether to look in the browsers for a newer token of our account: ours is rejected or expired, or
+    has under a day left while refreshing keeps failing; and the last look is long enough ago."""
+    dead = state in (TokenState.INVALID, TokenState.EXPIRED)
+    dying = (
+        state in (TokenState.EXPIRING, TokenState.BLOCKED)
+        and claims is not None
+        and claims.expires_at - now < DAY
+        and record.last_error is not None
+    )
+    return (dead or dying) and (last_look is None or now - last_look >= RECOVERY_INTERVAL)

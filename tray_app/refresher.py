@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from tray_app.engine import EngineEvent, Status, TokenService
 from tray_app.errors import QwenTrayError, RefreshError, StorageError
-from tray_app.policy import CHECK_INTERVAL, Decision, TokenState, decide
+from tray_app.policy import CHECK_INTERVAL, Decision, TokenState, decide, recovery_due
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class Refresher:
         self._seen_mtime: int | None = None
         self._status: Status | None = None
         self._shown_state: TokenState | None = None
+        #: When the browsers were last looked at for a newer token (recovery), on the service's clock.
+        self._last_recovery_look: float | None = None
         #: Why the token store failed the last look; said once, as a locked keyring fails every look.
         self._store_trouble: StorageError | None = None
 
@@ -115,8 +117,32 @@ class Refresher:
             decision = self._decide(status)
             if decision.refresh:  # still due right after an attempt: never spin
                 decision = replace(decision, wait=CHECK_INTERVAL)
+        if self._recover(status):
+            status = self._current_status()
+            decision = self._decide(status)
         self._note_state(status)
         return decision.wait
+
+    def _recovery_on(self) -> bool:
+        return self.service.settings.recover_from_browser
+
+    def _recover(self, status: Status) -> bool:
+        """With recovery on, and our token dead or dying: a newer token of the same account from a browser
+        (at most one look per RECOVERY_INTERVAL; no network call unless a browser has one)."""
+        if not self._recovery_on() or not recovery_due(
+            status.state, status.claims, status.record, now=status.now, last_look=self._last_recovery_look
+        ):
+            return False
+        self._last_recovery_look = status.now
+        try:
+            outcome = self.service.recover_from_browser()
+        except QwenTrayError as exc:
+            log.warning("Recovery from the browser failed: %s", exc)
+            return False
+        if outcome is None or not outcome.stored:
+            return False
+        self._status = None  # read the recovered token afresh
+        return True
 
     def _decide(self, status: Status) -> Decision:
         return decide(

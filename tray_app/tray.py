@@ -196,6 +196,8 @@ class TrayApp:
         handlers: dict[str, Callable[[], None]] = {
             "copy": self.copy_token,
             "paste": self.paste_token,
+            "import": self.import_from_browser,
+            "toggle_recover": self.toggle_recover,
             "refresh": self.refresher.refresh_now,
             "retry": self.refresher.look_again,
             "open_site": self.open_site,
@@ -249,6 +251,12 @@ class TrayApp:
         """Take a token from the clipboard. Success shows through the engine's token_set event."""
         self.service.set_token(read_clipboard())
 
+    def import_from_browser(self) -> None:
+        """The best token in the browsers; success shows through the engine's ``imported`` event."""
+        outcome = self.service.import_from_browser()
+        if not outcome.stored:
+            self._tell("Qwen token up to date", f"The token in {outcome.source} is not newer than the stored one.")
+
     def open_site(self) -> None:
         webbrowser.open(self.service.settings.base_url)
 
@@ -270,6 +278,16 @@ class TrayApp:
         save_setting(self.paths.config_file, "notify_after_refresh", value)
         with self._lock:
             self._settings = replace(self._settings, notify_after_refresh=value)
+        self._request_apply()
+
+    def toggle_recover(self) -> None:
+        with self._lock:
+            value = not self._settings.recover_from_browser
+        save_setting(self.paths.config_file, "recover_from_browser", value)
+        with self._lock:
+            self._settings = replace(self._settings, recover_from_browser=value)
+        self.service.settings = replace(self.service.settings, recover_from_browser=value)  # the refresher's
+        self.refresher.look_again()
         self._request_apply()
 
     def toggle_clear_clipboard(self) -> None:
@@ -510,6 +528,8 @@ def _end_lingering_threads(code: int, grace: float = LINGER_GRACE) -> None:
 _ACTION_FAILED = {
     "copy": "Could not copy the token",
     "paste": "Token not accepted; nothing changed",
+    "import": "Nothing imported from the browser",
+    "toggle_recover": "Could not save the setting",
     "open_site": "Could not open chat.qwen.ai",
     "open_logs": "Could not open the log folder",
     "toggle_notify": "Could not save the setting",

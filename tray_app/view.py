@@ -130,6 +130,7 @@ def menu_entries(
         SEPARATOR,
         MenuEntry("Copy token", "copy", enabled=has_token, default=True),
         MenuEntry("Paste new token", "paste"),
+        MenuEntry("Import from browser", "import"),
         MenuEntry("Refresh now", "refresh", enabled=can_refresh),
         *((MenuEntry("Retry reading the keyring", "retry"),) if status.problem is not None else ()),
         SEPARATOR,
@@ -142,6 +143,7 @@ def menu_entries(
             "toggle_clear_clipboard",
             checked=clear_after > 0,
         ),
+        MenuEntry("Recover from the browser", "toggle_recover", checked=settings.recover_from_browser),
         MenuEntry("Start at login", "toggle_autostart", checked=start_at_login),
         MenuEntry("Open log folder", "open_logs"),
         SEPARATOR,
@@ -159,7 +161,10 @@ class Notice:
     urgent: bool = False
 
 
-PASTE_NEW_TOKEN = "Paste a new one: " + HOW_TO_GET_A_TOKEN
+PASTE_NEW_TOKEN = (
+    "Choose Import from browser if you are signed in at chat.qwen.ai in a browser, or paste a new one: "
+    + HOW_TO_GET_A_TOKEN
+)
 
 
 def describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None:
@@ -171,6 +176,10 @@ def describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None
         return Notice("Qwen token refreshed", f"{account_label(status)}: {_time_left(status)}.", key="refreshed")
     if event.kind == "token_set" and status.claims is not None:
         return Notice("New Qwen token accepted", f"{account_label(status)}: {_time_left(status)}.", key="token_set")
+    if event.kind in ("imported", "recovered") and status.claims is not None:
+        title = "Qwen token imported" if event.kind == "imported" else "Qwen token recovered"
+        body = f"From {event.source}: {account_label(status)}, {_time_left(status)}."
+        return Notice(title, body, key="token_set")
     if event.kind == "refresh_failed" and event.error is not None:
         error = event.error
         if error.kind in ("invalid", "expired"):
@@ -227,7 +236,7 @@ class NoticePolicy:
     _sent_at: dict[str, float] = field(default_factory=dict)
 
     def notice_for(self, event: EngineEvent, *, now: float, notify_after_refresh: bool) -> Notice | None:
-        if event.kind in ("refreshed", "token_set", "forgotten"):
+        if event.kind in ("refreshed", "token_set", "imported", "recovered", "forgotten"):
             self._sent_at.clear()
         notice = describe(event, notify_after_refresh=notify_after_refresh)
         if notice is None:
