@@ -161,9 +161,10 @@ class Notice:
     urgent: bool = False
 
 
+#: Short enough to follow the server's own words in one notification (bodies are cut at 300 characters).
 PASTE_NEW_TOKEN = (
-    "Choose Import from browser if you are signed in at chat.qwen.ai in a browser, or paste a new one: "
-    + HOW_TO_GET_A_TOKEN
+    "Choose Import from browser, or paste a new one (sign in at chat.qwen.ai, press F12, "  # noqa: S105 - words
+    "run copy(localStorage.getItem('token')) in the Console)."
 )
 
 
