@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -71,19 +72,47 @@ def measure(argv: list[str], env: dict[str, str], shown: Callable[[int], bool]) 
             proc.stderr.close()
 
 
-def xembed_shown(env: dict[str, str]) -> Callable[[int], bool]:
+def xembed_shown(display_name: str) -> Callable[[int], bool]:
+    """A mapped window of ``pid`` (pystray's gtk icon sets _NET_WM_PID), looked for on one X connection
+    kept open for every look: polling must not load the machine it measures."""
+    import Xlib.display
+    import Xlib.error
+    import Xlib.X
+
+    display = Xlib.display.Display(display_name)
+    pid_atom = display.intern_atom("_NET_WM_PID")
+
+    def windows(window: Any) -> Iterator[Any]:
+        for child in window.query_tree().children:
+            yield child
+            yield from windows(child)
+
     def shown(pid: int) -> bool:
-        found = subprocess.run(
-            ["xdotool", "search", "--onlyvisible", "--pid", str(pid)], env=env, capture_output=True, check=False
-        )
-        return bool(found.stdout.strip())
+        for window in windows(display.screen().root):
+            try:
+                owner = window.get_full_property(pid_atom, Xlib.X.AnyPropertyType)
+                if owner is None or owner.value[0] != pid:
+                    continue
+                if window.get_attributes().map_state == Xlib.X.IsViewable:
+                    return True
+            except Xlib.error.XError:
+                continue  # a window that went away while we looked
+        return False
 
     return shown
 
 
 def sni_shown(bus: desktop.SessionBus) -> Callable[[int], bool]:
+    """Our item among the watcher's, asked on one D-Bus connection kept open for every look."""
+    from jeepney import DBusAddress, Properties
+
+    connection = bus.connect()
+    watcher = DBusAddress(desktop.WATCHER_PATH, bus_name=desktop.WATCHER_NAME, interface=desktop.WATCHER_NAME)
+
     def shown(pid: int) -> bool:
-        return any(f"-{pid}-" in item for item in desktop.registered_items(bus))
+        reply = connection.send_and_get_reply(Properties(watcher).get("RegisteredStatusNotifierItems"), timeout=5)
+        (_signature, items), = reply.body
+        return any(f"-{pid}-" in item for item in items)
 
     return shown
 
@@ -127,9 +156,9 @@ def main() -> int:
                 env.pop("PYTHON_KEYRING_BACKEND", None)
             subprocess.run([qwen_tray, "set-token", "--no-verify"], input=TOKEN.encode(), env=env, check=True,
                            capture_output=True)  # fmt: skip
-            app_shown = sni_shown(bus) if path == "sni" else xembed_shown(env)
+            app_shown = sni_shown(bus) if path == "sni" else xembed_shown(screen.display)
             base_seconds, base_rss, base_first = runs_of(minimal, {**env, "PYSTRAY_BACKEND": "gtk"},
-                                                         xembed_shown(env), runs)  # fmt: skip
+                                                         xembed_shown(screen.display), runs)  # fmt: skip
             seconds, rss, first = runs_of(app, env, app_shown, runs)
             table.append((path, host_class.__name__, base_seconds, base_rss, base_first, seconds, rss, first))
     goals = {"sni": (1.0, 1.0), "gtk": (1.3, 1.5)}

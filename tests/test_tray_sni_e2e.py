@@ -339,7 +339,8 @@ def test_a_bus_that_dies_under_the_tray_ends_it_and_frees_the_lock(
         assert process.wait(10) == 1
         assert time.monotonic() - started < 5
         stderr = [line for line in log_path.read_text().splitlines() if line.startswith("ERROR")]
-        assert stderr == ["ERROR: The tray stopped: the session bus closed the connection (EOFError)."], stderr
+        assert len(stderr) == 1, stderr  # what dbus-fast and asyncio logged on the way goes to the log file
+        assert stderr[0].startswith("ERROR: The tray stopped: the session bus closed the connection"), stderr
         import subprocess
 
         from tests.test_tray_e2e import QWEN_TRAY

@@ -9,6 +9,17 @@ from pathlib import Path
 from tray_app.token import redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
+#: Libraries whose own error records are for the log file only: when the session bus dies under the tray,
+#: dbus-fast and asyncio log what each pending call saw; the person gets our one line about it instead.
+FILE_ONLY_LOGGERS = ("dbus_fast", "asyncio")
+
+
+class NotFromLibraries(logging.Filter):
+    """Keeps :data:`FILE_ONLY_LOGGERS`' records off the console (below CRITICAL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        library = record.name.split(".", 1)[0] in FILE_ONLY_LOGGERS
+        return not library or record.levelno >= logging.CRITICAL
 
 
 class RedactTokens(logging.Filter):
@@ -56,6 +67,8 @@ def setup_logging(log_file: Path | None, *, verbose: bool, console_level: int | 
         stream.setLevel(logging.DEBUG if verbose else console_level)
         stream.setFormatter(RedactingFormatter("%(levelname)s: %(message)s" if not verbose else LOG_FORMAT))
         stream.addFilter(RedactTokens())
+        if not verbose:
+            stream.addFilter(NotFromLibraries())
         root.addHandler(stream)
     for noisy in ("httpx", "httpcore", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
