@@ -83,7 +83,11 @@ def xembed_shown(display_name: str) -> Callable[[int], bool]:
     pid_atom = display.intern_atom("_NET_WM_PID")
 
     def windows(window: Any) -> Iterator[Any]:
-        for child in window.query_tree().children:
+        try:
+            children = window.query_tree().children
+        except Xlib.error.XError:
+            return  # a window that went away while we looked
+        for child in children:
             yield child
             yield from windows(child)
 
