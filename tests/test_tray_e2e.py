@@ -265,16 +265,21 @@ def _close(a: tuple[int, ...], b: tuple[int, ...], tolerance: int) -> bool:
     return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
-@pytest.fixture
-def tray(virtual_desktop: Desktop, tmp_path: Path) -> Iterator[TrayDriver]:
+@contextlib.contextmanager
+def fresh_driver(driver_class: type[TrayDriver], screen: Desktop, tmp_path: Path) -> Iterator[Any]:
+    """A driver on ``screen`` with its own simulator, no token, no old notifications; its tray ended after."""
     with QwenSimulator() as server:
-        driver = TrayDriver(virtual_desktop, server, tmp_path)
+        driver = driver_class(screen, server, tmp_path)
         driver.forget_earlier_notifications()
         driver.run("forget")  # the keyring is shared by the module's tests
+        with ended(driver):
+            yield driver
+
+
+@pytest.fixture
+def tray(virtual_desktop: Desktop, tmp_path: Path) -> Iterator[TrayDriver]:
+    with fresh_driver(TrayDriver, virtual_desktop, tmp_path) as driver:
         yield driver
-        if driver.process is not None and driver.process.poll() is None:
-            driver.process.kill()
-            driver.process.wait(10)
 
 
 def days(n: float) -> int:

@@ -22,7 +22,7 @@ from PIL import Image
 
 from tests import desktop
 from tests.helpers import wait_for
-from tests.test_tray_e2e import SCREENSHOTS, Desktop, TrayDriver, _close, days
+from tests.test_tray_e2e import SCREENSHOTS, Desktop, TrayDriver, _close, days, fresh_driver
 from tray_app import icon
 from tray_app.simulator import QwenSimulator
 
@@ -105,14 +105,8 @@ class SniDriver(TrayDriver):
 
 @pytest.fixture
 def sni_tray(panel_desktop: PanelDesktop, tmp_path: Path) -> Iterator[SniDriver]:
-    with QwenSimulator() as server:
-        driver = SniDriver(panel_desktop, server, tmp_path)
-        driver.forget_earlier_notifications()
-        driver.run("forget")  # the keyring is shared by the module's tests
+    with fresh_driver(SniDriver, panel_desktop, tmp_path) as driver:
         yield driver
-        if driver.process is not None and driver.process.poll() is None:
-            driver.process.kill()
-            driver.process.wait(10)
 
 
 def test_a_left_click_copies_and_the_menu_works(sni_tray: SniDriver, request: pytest.FixtureRequest) -> None:
