@@ -163,3 +163,26 @@ def test_a_rejected_token_heals_itself_from_the_browser(
         _out, err = daemon.communicate(timeout=15)
     assert "recovered from Firefox / default-release" in err.decode()
     assert fresh not in err.decode() and old not in err.decode()
+
+
+def test_a_running_chromium_is_read_and_does_not_notice(
+    env: dict[str, str], home: Path, site: browsers.FakeQwenSite, live_server: QwenSimulator
+) -> None:
+    alice = live_server.add_account()
+    first, second = issue(live_server, alice, 5), issue(live_server, alice, 6)
+    with browsers.ChromiumProfile(home, site) as running:
+        running.visit(first)
+        wait_for(
+            lambda: qwen(env, "set-token", "--from-browser", "chromium", timeout=60).returncode == 0
+            and held(env) == first,
+            "the running Chromium's token imported",
+            timeout=30,
+        )
+        running.visit(second)  # the browser goes on working after we read its profile
+        wait_for(
+            lambda: qwen(env, "set-token", "--from-browser", "chromium", timeout=60).returncode == 0
+            and held(env) == second,
+            "the newer token imported from the same running Chromium",
+            timeout=30,
+        )
+    assert running.clean_exit, running.quit_problem
