@@ -839,6 +839,75 @@ class XfcePanel(_XPanel):
         return self._spawn(argv, env=env, log=self.workdir / "xfce4-panel.log", cwd=self.workdir)
 
 
+class PlasmaShell(SniHost):
+    """KDE Plasma 5's shell (``plasmashell``) on ``screen`` and ``bus``: its panel's system tray is an SNI host,
+    and Klipper (its clipboard history) runs inside it.
+
+    On a private bus nothing is D-Bus-activated, so what Plasma would activate is started here: ``kded5``
+    with its ``statusnotifierwatcher`` module (the watcher lives there, not in the shell) and
+    ``kactivitymanagerd`` (the shell refuses to load without it). ``kbuildsycoca5`` first builds the
+    service cache those read. Ready once the watcher is owned and the shell and Klipper are on the bus.
+    ``restart()`` does not apply: the watcher is kded's, and it does not go away with the shell.
+    """
+
+    executables: ClassVar[tuple[str, ...]] = ("plasmashell", "kded5", "kbuildsycoca5")
+    modules: ClassVar[tuple[str, ...]] = ("jeepney",)
+    start_timeout = 60.0
+    ACTIVITY_MANAGER = "/usr/lib/x86_64-linux-gnu/libexec/kactivitymanagerd"
+
+    def __init__(self, bus: SessionBus, screen: Xvfb, workdir: os.PathLike[str] | str) -> None:
+        super().__init__()
+        self.bus = bus
+        self.screen = screen
+        self.workdir = Path(workdir)
+        self.dirs = isolated_dirs(self.workdir)
+
+    @classmethod
+    def missing(cls) -> list[str]:
+        absent = super().missing()
+        return absent if os.access(cls.ACTIVITY_MANAGER, os.X_OK) else [*absent, "kactivitymanagerd"]
+
+    def _env(self) -> dict[str, str]:
+        env = {**os.environ, **self.bus.environment, **self.dirs, "DISPLAY": self.screen.display}
+        env.update(QT_QPA_PLATFORM="xcb", QT_QUICK_BACKEND="software", XDG_CURRENT_DESKTOP="KDE", NO_AT_BRIDGE="1")
+        for name in ("WAYLAND_DISPLAY", "XAUTHORITY", "SESSION_MANAGER"):
+            env.pop(name, None)
+        return env
+
+    def _start(self) -> None:
+        from jeepney import DBusAddress, new_method_call
+
+        self._check_no_watcher()
+        env = self._env()
+        subprocess.run(["kbuildsycoca5"], env=env, capture_output=True, timeout=120, check=False)
+        self._spawn(["kded5"], env=env, log=self.workdir / "kded5.log", cwd=self.workdir)
+        self.bus.wait_for_name("org.kde.kded5", self.start_timeout, owner=self)
+        self._spawn([self.ACTIVITY_MANAGER], env=env, log=self.workdir / "kactivitymanagerd.log", cwd=self.workdir)
+        kded = DBusAddress("/kded", bus_name="org.kde.kded5", interface="org.kde.kded5")
+        self.bus.call(new_method_call(kded, "loadModule", "s", ("statusnotifierwatcher",)), timeout=30)
+        self._start_host()
+
+    def _spawn_host(self) -> subprocess.Popen[bytes]:
+        return self._spawn(["plasmashell", "--no-respawn"], env=self._env(), log=self.workdir / "plasmashell.log",
+                           cwd=self.workdir)  # fmt: skip
+
+    def _host_ready(self) -> bool:
+        """The shell, and its panel's applets loaded (Klipper, the clipboard applet, comes with them)."""
+        return self.bus.name_has_owner("org.kde.plasmashell") and self.bus.name_has_owner("org.kde.klipper")
+
+    def klipper_history(self) -> list[str]:
+        """The texts Klipper keeps (its history menu), newest first."""
+        from jeepney import DBusAddress, new_method_call
+
+        klipper = DBusAddress("/klipper", bus_name="org.kde.klipper", interface="org.kde.klipper.klipper")
+        (history,) = self.bus.call(new_method_call(klipper, "getClipboardHistoryMenu"), timeout=SNI_TIMEOUT)
+        return [str(text) for text in history]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {**self.bus.environment, **self.dirs, "DISPLAY": self.screen.display}
+
+
 class LxqtPanel(_XPanel):
     """``lxqt-panel`` with its statusnotifier (SNI) and tray (XEmbed) plugins.
 
