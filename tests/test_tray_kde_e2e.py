@@ -13,6 +13,7 @@ import pytest
 from tests import desktop
 from tests.helpers import wait_for
 from tests.test_tray_e2e import QWEN_TRAY, SCREENSHOTS, days
+from tests.test_tray_sni_e2e import app_env
 from tray_app import icon
 from tray_app.simulator import QwenSimulator
 
@@ -36,14 +37,7 @@ def test_a_left_click_in_plasma_copies_and_klipper_keeps_no_token(
 ) -> None:
     screen, bus, shell = plasma
     with QwenSimulator() as server:
-        env = {
-            **desktop.env_for(bus, screen),
-            "QWEN_TRAY_BASE_URL": server.base_url,
-            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
-            "TMPDIR": str(tmp_path),
-        }
-        for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
-            env[name] = str(tmp_path / "app" / name.lower())
+        env = app_env((bus, screen), server, tmp_path)
         token = server.issue_token(server.add_account(email="kde@example.com"), expires_at=days(5))
         stored = subprocess.run([str(QWEN_TRAY), "set-token"], input=token, env=env, capture_output=True,
                                 text=True, timeout=30, check=False)  # fmt: skip

@@ -188,16 +188,22 @@ def wayland(tmp_path: Path) -> Iterator[desktop.SwayWaybar]:
         yield session
 
 
+def app_env(services: tuple[desktop.Service, ...], server: QwenSimulator, workdir: Path) -> dict[str, str]:
+    """The app's environment on ``services``' desktop: the simulator, a file keyring, folders of its own."""
+    env = {
+        **desktop.env_for(*services),
+        "QWEN_TRAY_BASE_URL": server.base_url,
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        "TMPDIR": str(workdir),
+    }
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        env[name] = str(workdir / "app" / name.lower())
+    return env
+
+
 def test_pure_wayland_shows_the_icon_and_copies_on_activate(wayland: desktop.SwayWaybar, tmp_path: Path) -> None:
     with QwenSimulator() as server:
-        env = {
-            **desktop.env_for(wayland),
-            "QWEN_TRAY_BASE_URL": server.base_url,
-            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
-            "TMPDIR": str(tmp_path),
-        }
-        for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
-            env[name] = str(tmp_path / name.lower())
+        env = app_env((wayland,), server, tmp_path)
         assert "DISPLAY" not in env
         account = server.add_account(email="wayland@example.com")
         token = server.issue_token(account, expires_at=days(5))
