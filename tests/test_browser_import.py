@@ -185,3 +185,18 @@ def test_a_rejected_token_heals_itself_from_the_browser_once_per_interval(
 
 def test_recovery_is_off_by_default() -> None:
     assert Settings().recover_from_browser is False
+
+
+def test_the_same_dead_token_in_the_browser_says_sign_in_again(
+    service: TokenService, server: QwenSimulator, clock: FakeClock, browser_home: Path
+) -> None:
+    account = server.add_account()
+    dead = server.issue_token(account, expires_at=int(clock.now + 2 * DAY))
+    service.set_token(dead)
+    server.queue("unauthorized")
+    with pytest.raises(InvalidTokenError):
+        service.refresh(force=True)
+    write_simulated_firefox(browser_home, dead)
+    with pytest.raises(BrowserError, match=r"holds the same token, which no longer works: sign in at chat.qwen.ai"):
+        service.import_from_browser()
+    assert service.store.get() == dead

@@ -444,7 +444,12 @@ class TokenService:
         claims = extract_token(candidate.token, now=self.clock())  # judged like a paste
         status = self._store_new(claims, verify=True, event=event, source=candidate.label)
         if status is None:
-            return ImportOutcome(stored=False, source=candidate.label, status=self.status())
+            held = self.status()
+            if held.state in (TokenState.INVALID, TokenState.EXPIRED):
+                raise BrowserError(
+                    f"{candidate.label} holds the same token, which no longer works: {NOTHING_IN_BROWSERS}."
+                )
+            return ImportOutcome(stored=False, source=candidate.label, status=held)
         return ImportOutcome(stored=True, source=candidate.label, status=status)
 
     def _store_new(
