@@ -217,15 +217,9 @@ class TokenService:
     def status(self) -> Status:
         return self.evaluate(self._stored_claims(), self.state_file.load(), self.clock())
 
-    def status_or_trouble(self) -> Status:
-        """The status; or, when the token cannot be read (a keyring missing, locked or not answering), an
-        UNKNOWN status saying why, for a view that must show something rather than stop."""
-        try:
-            return self.status()
-        except StorageError as exc:
-            return self.trouble_status(exc)
-
     def trouble_status(self, error: StorageError) -> Status:
+        """An UNKNOWN status saying why the token cannot be read (a keyring missing, locked or not
+        answering), for a view that must show something rather than stop."""
         return Status(TokenState.UNKNOWN, None, self.state_file.load(), self.clock(), None, problem=error.message)
 
     def evaluate(self, claims: TokenClaims | None, record: State, now: float, *, backoff: bool = True) -> Status:
