@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import NOW, FakeClock
+from tray_app.browsers import parse_browser_choice
 from tray_app.browsers.simulated import write_simulated_firefox
 from tray_app.config import Settings
 from tray_app.engine import EngineEvent, TokenService, at_least_as_fresh, choose_candidate
@@ -129,7 +130,7 @@ def test_import_checks_and_stores_the_browser_token(
     outcome = service.import_from_browser()
     assert outcome.stored
     assert outcome.source == "Firefox / demo"
-    assert service.store.get() == token
+    assert service.token() == token
     assert service.status().record.email == "alice@example.com", "checked with chat.qwen.ai"
     assert [(event.kind, event.source) for event in events] == [("imported", "Firefox / demo")]
 
@@ -144,7 +145,7 @@ def test_an_older_browser_token_never_replaces_a_good_one(
     asked = len(server.requests)
     outcome = service.import_from_browser()
     assert not outcome.stored
-    assert service.store.get() == newer
+    assert service.token() == newer
     assert len(server.requests) == asked, "no network call for a token that would not be stored"
 
 
@@ -174,11 +175,11 @@ def test_a_rejected_token_heals_itself_from_the_browser_once_per_interval(
     write_simulated_firefox(browser_home, fresh)
     clock.advance(60)
     refresher.step()  # a minute later: too soon to look again
-    assert service.store.get() == old
+    assert service.token() == old
     assert len(server.requests) == asked
     clock.advance(RECOVERY_INTERVAL)
     refresher.step()
-    assert service.store.get() == fresh
+    assert service.token() == fresh
     assert service.status().state is TokenState.OK
     assert [event.source for event in events if event.kind == "recovered"] == ["Firefox / demo"]
 
@@ -199,4 +200,63 @@ def test_the_same_dead_token_in_the_browser_says_sign_in_again(
     write_simulated_firefox(browser_home, dead)
     with pytest.raises(BrowserError, match=r"holds the same token, which no longer works: sign in at chat.qwen.ai"):
         service.import_from_browser()
-    assert service.store.get() == dead
+    assert service.token() == dead
+
+
+def two_firefox_profiles(home: Path, tokens: dict[str, str]) -> None:
+    """One Firefox with a profile per name, each signed in with its token."""
+    folders = [write_simulated_firefox(home, token, profile=name) for name, token in tokens.items()]
+    (home / ".mozilla" / "firefox" / "profiles.ini").write_text(
+        "".join(
+            f"[Profile{n}]\nName={name}\nIsRelative=1\nPath={folder.name}\n\n"
+            for n, (name, folder) in enumerate(zip(tokens, folders, strict=True))
+        )
+        + "[General]\nStartWithLastProfile=1\nVersion=2\n"
+    )
+
+
+def test_with_several_accounts_an_import_adds_an_account_or_takes_the_named_ones_token(
+    service: TokenService, server: QwenSimulator, clock: FakeClock, browser_home: Path
+) -> None:
+    alice, bob, carol = (server.add_account(email=f"{name}@example.com") for name in ("alice", "bob", "carol"))
+    alices = server.issue_token(alice, expires_at=int(clock.now + 6 * DAY))
+    service.set_token(alices)
+    service.set_token(server.issue_token(bob, expires_at=int(clock.now + 3 * DAY)))
+    newer_bob = server.issue_token(bob, expires_at=int(clock.now + 6.5 * DAY))
+    carols = server.issue_token(carol, expires_at=int(clock.now + 6 * DAY))
+    two_firefox_profiles(browser_home, {"bob": newer_bob, "carol": carols})
+
+    outcome = service.import_from_browser(account="bob@")
+    assert (outcome.stored, outcome.source) == (True, "Firefox / bob")
+    assert (service.token("bob@"), service.token()) == (newer_bob, alices), "bob's replaced, alice's untouched"
+
+    with pytest.raises(BrowserError, match=r"2 accounts.*BROWSER:PROFILE"):
+        service.import_from_browser()  # neither is the default account's: a person must choose
+    with pytest.raises(BrowserError, match=r"No browser holds a token of alice@example\.com"):
+        service.import_from_browser(account="alice")
+
+    added = service.import_from_browser(parse_browser_choice("firefox:carol"))
+    assert added.stored and added.status.account_id == carol.user_id
+    book = service.book()
+    assert (book.ids, book.default) == ((alice.user_id, bob.user_id, carol.user_id), alice.user_id)
+    assert service.token("carol") == carols
+
+
+def test_recovery_heals_the_rejected_account_and_leaves_the_others_alone(
+    service: TokenService, server: QwenSimulator, clock: FakeClock, browser_home: Path
+) -> None:
+    alice, bob = server.add_account(email="alice@example.com"), server.add_account(email="bob@example.com")
+    alices = server.issue_token(alice, expires_at=int(clock.now + 6 * DAY))
+    service.set_token(alices)
+    service.set_token(server.issue_token(bob, expires_at=int(clock.now + 2 * DAY)))
+    server.queue("unauthorized")
+    with pytest.raises(InvalidTokenError):
+        service.refresh("bob", force=True)
+    fresh = server.issue_token(bob, expires_at=int(clock.now + 7 * DAY))
+    two_firefox_profiles(browser_home, {"bob": fresh, "alice": server.issue_token(alice, expires_at=int(clock.now))})
+
+    Refresher(service).step()
+
+    assert service.token("bob") == fresh
+    assert service.token("alice") == alices, "alice's is good: nothing to recover"
+    assert [s.state for s in service.statuses()] == [TokenState.OK, TokenState.OK]

@@ -34,7 +34,7 @@ from keyrings.alt.file import PlaintextKeyring
 
 from tray_app import __version__
 from tray_app.simulator import Account, Behaviour, QwenSimulator, sign_token
-from tray_app.store import CURRENT, KEYRING_SERVICE
+from tray_app.store import CURRENT, KEYRING_SERVICE, current_slot
 
 QWEN_TRAY = Path(sys.executable).parent / "qwen-tray"
 DAY = 86400
@@ -170,10 +170,24 @@ def put(env: dict[str, str], token: str) -> None:
     keyring_file(env).set_password(KEYRING_SERVICE, CURRENT, token)
 
 
-def held(env: dict[str, str]) -> str | None:
-    """What the profile's keyring holds as the current token, read without the CLI."""
-    token: str | None = keyring_file(env).get_password(KEYRING_SERVICE, CURRENT)
+def held(env: dict[str, str], account_id: str | None = None) -> str | None:
+    """What the profile's keyring holds as the account's current token (the default account's, as the
+    state file names it; release 0.1.0's one slot before an upgrade), read without the CLI."""
+    if account_id is None:
+        book = state_json(env)
+        account_id = book.get("default") if "accounts" in book else None
+    slot = CURRENT if account_id is None else current_slot(account_id)
+    token: str | None = keyring_file(env).get_password(KEYRING_SERVICE, slot)
     return token
+
+
+def state_json(env: dict[str, str]) -> dict[str, Any]:
+    """The profile's state file as JSON ({} when there is none)."""
+    try:
+        data: dict[str, Any] = json.loads((app_dir(env, "STATE") / "state.json").read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
+    return data
 
 
 def store(env: dict[str, str], token: str) -> None:
@@ -757,7 +771,7 @@ def test_forget_with_nothing_stored_says_so(env: dict[str, str], live_server: Qw
     assert run.stdout.startswith("Nothing to forget: no token is stored")
     assert "Forgot" not in run.stdout
     put(env, issue(live_server, account, 6))
-    assert qwen(env, "forget").stdout.startswith("Forgot the stored token")
+    assert qwen(env, "forget").stdout.startswith(f"Forgot account {account.user_id[:8]}: its token")
     assert qwen(env, "forget").stdout.startswith("Nothing to forget")
 
 
@@ -952,13 +966,13 @@ def test_the_log_never_holds_a_token(env: dict[str, str], live_server: QwenSimul
 
 
 def last_refresh(env: dict[str, str]) -> float | None:
-    """From the state file (written atomically, after the new token is stored)."""
-    try:
-        data = json.loads((app_dir(env, "STATE") / "state.json").read_text("utf-8"))
-    except FileNotFoundError:
-        return None
-    value: float | None = data.get("last_refresh")
-    return value
+    """The default account's, from the state file (written atomically, after the new token is stored)."""
+    book = state_json(env)
+    for account in book.get("accounts", []):
+        if account["id"] == book.get("default"):
+            value: float | None = account.get("last_refresh")
+            return value
+    return None
 
 
 def wait_for(condition: Any, seconds: float, what: str) -> None:

@@ -24,7 +24,7 @@ from tray_app.errors import (
 from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
 from tray_app.simulator import Account, Behaviour, QwenSimulator
-from tray_app.store import CURRENT, PREVIOUS, FileStore, replace_token
+from tray_app.store import FileStore, current_slot, previous_slot, replace_token
 from tray_app.timefmt import format_duration, format_utc
 
 
@@ -45,7 +45,9 @@ def service(server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, events
     return engine
 
 
-def stored(service: TokenService, slot: str = CURRENT) -> str | None:
+def stored(service: TokenService, account: Account, *, previous: bool = False) -> str | None:
+    """The account's current (or previous) token in the store."""
+    slot = previous_slot(account.user_id) if previous else current_slot(account.user_id)
     return service.store.get(slot)
 
 
@@ -61,7 +63,7 @@ def test_set_token_checks_with_the_server_and_stores_the_token_as_pasted(
 ) -> None:
     token = token_with_days(server, account, clock, 5)
     status = service.set_token(f"  Bearer {token}\n")
-    assert stored(service) == token  # not the new one the server handed back
+    assert stored(service, account) == token  # not the new one the server handed back
     assert len(server.requests) == 1
     assert server.requests[0].bearer_token == token
     assert status.state is TokenState.OK
@@ -76,7 +78,7 @@ def test_set_token_without_verify_makes_no_request(
 ) -> None:
     token = token_with_days(server, account, clock, 5)
     service.set_token(token, verify=False)
-    assert stored(service) == token
+    assert stored(service, account) == token
     assert server.requests == []
 
 
@@ -104,7 +106,7 @@ def test_a_refused_paste_changes_nothing(
         service.set_token(token_with_days(server, account, clock, 6))
     with pytest.raises(TokenFormatError):
         service.set_token("this is not a token")
-    assert stored(service) == kept
+    assert stored(service, account) == kept
     assert service.state_file.path.read_bytes() == before
 
 
@@ -144,7 +146,7 @@ def test_a_paste_that_cannot_be_checked_says_nothing_was_stored_and_what_to_do(
     assert "43200" not in message
     assert "\n" not in message
     assert isinstance(caught.value.__cause__, error)  # the client's own error, kept as the cause
-    assert stored(service) is None
+    assert stored(service, account) is None
     assert not service.state_file.path.exists()
     assert events == []
     assert not server.pending
@@ -168,7 +170,7 @@ def test_an_expired_paste_is_refused_without_a_request(
     with pytest.raises(TokenFormatError, match="expired"):
         service.set_token(token_with_days(server, account, clock, -1))
     assert server.requests == []
-    assert stored(service) is None
+    assert stored(service, account) is None
 
 
 def test_a_new_paste_clears_invalid_and_keeps_the_old_token_as_previous(
@@ -182,7 +184,7 @@ def test_a_new_paste_clears_invalid_and_keeps_the_old_token_as_previous(
     assert service.status().state is TokenState.INVALID
     new = token_with_days(server, account, clock, 6)
     assert service.set_token(new).state is TokenState.OK
-    assert (stored(service), stored(service, PREVIOUS)) == (new, old)
+    assert (stored(service, account), stored(service, account, previous=True)) == (new, old)
 
 
 # -- refresh ------------------------------------------------------------------------------------------
@@ -197,7 +199,7 @@ def test_refresh_when_not_due_makes_no_request(
     assert outcome.refreshed is False
     assert outcome.status.due_at == pytest.approx(clock.now + 3 * DAY, abs=1)
     assert server.requests == []
-    assert stored(service) == token
+    assert stored(service, account) == token
 
 
 def test_refresh_when_due_replaces_the_token_and_keeps_the_previous(
@@ -208,9 +210,9 @@ def test_refresh_when_due_replaces_the_token_and_keeps_the_previous(
     clock.advance(3600)
     outcome = service.refresh()
     assert outcome.refreshed is True
-    new = stored(service)
+    new = stored(service, account)
     assert new not in (None, old)
-    assert stored(service, PREVIOUS) == old
+    assert stored(service, account, previous=True) == old
     assert server.verify_token(new).user_id == account.user_id  # type: ignore[arg-type]
     status = service.status()
     assert status.state is TokenState.OK
@@ -283,7 +285,7 @@ def test_a_failed_refresh_keeps_the_token_and_records_the_kind(
     with pytest.raises(error):
         service.refresh()
     assert len(server.requests) == 1  # none of these is retried at once
-    assert stored(service) == token
+    assert stored(service, account) == token
     status = service.status()
     assert status.state is state
     assert status.record.last_error is not None
@@ -345,7 +347,8 @@ def test_a_failed_refresh_says_what_happened_and_the_log_when_it_is_tried_again(
     wait = format_duration(status.record.retry_at - clock.now)
     logged = [record.getMessage() for record in caplog.records if record.name == "tray_app.engine"]
     assert (
-        f"Refresh failed ({kind}): {caught.value} Next try due at {format_utc(status.record.retry_at)} (in {wait})."
+        f"Refresh of {status.label} failed ({kind}): {caught.value} "
+        f"Next try due at {format_utc(status.record.retry_at)} (in {wait})."
         in logged
     )
     if kind == "rate_limited":
@@ -361,7 +364,7 @@ def test_transient_failures_get_two_quick_retries(
     assert service.refresh().refreshed is True
     assert len(server.requests) == 3
     assert clock.waits == [1.0, 3.0]
-    assert stored(service) != old
+    assert stored(service, account) != old
 
 
 def test_three_transient_failures_give_up_with_the_last_kind(
@@ -373,7 +376,7 @@ def test_three_transient_failures_give_up_with_the_last_kind(
     with pytest.raises(ServerError, match="503"):
         service.refresh()
     assert len(server.requests) == 3
-    assert stored(service) == old
+    assert stored(service, account) == old
     record = service.status().record
     assert record.failures == 1
     # The second failure in a row backs off twice as long (jitter fixed at 0.5 -> 3/4 of the step).
@@ -406,7 +409,7 @@ def test_the_wrapped_answer_shape_refreshes_too(
     service.set_token(old, verify=False)
     server.queue("wrapped")
     assert service.refresh().refreshed is True
-    assert stored(service) != old
+    assert stored(service, account) != old
 
 
 def test_forget_deletes_both_tokens_and_the_state(
@@ -415,14 +418,17 @@ def test_forget_deletes_both_tokens_and_the_state(
     service.set_token(token_with_days(server, account, clock, 2), verify=False)
     service.refresh()
     assert service.forget() is True
-    assert (stored(service), stored(service, PREVIOUS)) == (None, None)
+    assert (stored(service, account), stored(service, account, previous=True)) == (None, None)
     assert not service.state_file.path.exists()
     assert service.status().state is TokenState.MISSING
     assert service.forget() is False
 
 
-def test_a_damaged_stored_token_is_a_storage_error(service: TokenService) -> None:
-    service.store.set("garbage")
+def test_a_damaged_stored_token_is_a_storage_error(
+    service: TokenService, server: QwenSimulator, account: Account, clock: FakeClock
+) -> None:
+    service.set_token(token_with_days(server, account, clock, 5), verify=False)
+    service.store.set("garbage", current_slot(account.user_id))
     with pytest.raises(StorageError, match="damaged"):
         service.status()
 
@@ -433,13 +439,13 @@ def test_a_damaged_stored_token_is_a_storage_error(service: TokenService) -> Non
 class MangledWrites(FileStore):
     """A real file store whose writes of the current slot land damaged, as a broken backend might."""
 
-    def set(self, token: str, slot: str = CURRENT) -> None:
-        super().set(token[:-1] if slot == CURRENT and token == "new" else token, slot)
+    def set(self, token: str, slot: str) -> None:
+        super().set(token[:-1] if slot == current_slot("a") and token == "new" else token, slot)
 
 
 def test_replace_token_restores_the_old_token_when_the_new_one_does_not_read_back(app_paths: AppPaths) -> None:
     store = MangledWrites(app_paths.token_file)
-    store.set("old")
+    store.set("old", current_slot("a"))
     with pytest.raises(StorageError, match="old one was kept"):
-        replace_token(store, "new")
-    assert store.get(CURRENT) == "old"
+        replace_token(store, "a", "new")
+    assert store.get(current_slot("a")) == "old"

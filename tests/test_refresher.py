@@ -19,9 +19,9 @@ from tray_app.engine import EngineEvent, TokenService
 from tray_app.paths import AppPaths
 from tray_app.policy import CHECK_INTERVAL, DAY, TokenState
 from tray_app.refresher import Refresher
-from tray_app.simulator import Account, QwenSimulator
+from tray_app.simulator import Account, Behaviour, QwenSimulator
 from tray_app.state import StateFile
-from tray_app.store import KeyringStore, forget_all
+from tray_app.store import FileStore, KeyringStore
 
 
 @pytest.fixture
@@ -205,9 +205,128 @@ def test_a_keyring_that_stops_answering_is_reported_once_and_its_return_too(
             service.set_token(server.issue_token(account), verify=False)
             refresher.step()
             refresher.step()
-            forget_all(service.store)
+            service.forget_all()
         said = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
         assert [line for line in said if "works again" in line] == ["The desktop keyring (Secret Service) works again."]
         changes = [event.status.state for event in events if event.kind == "state_changed"]
         assert changes[0] is TokenState.OK, "the tray leaves its trouble state"
         assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+# -- several accounts: one schedule, paced, paused together by a rate limit ---------------------------
+
+
+class CountingStore(FileStore):
+    """Our real file store, counting reads: deciding what is due must not read every account's token."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reads = 0
+
+    def get(self, slot: str) -> str | None:
+        self.reads += 1
+        return super().get(slot)
+
+
+def paced_service(
+    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, *, per_second: float = 2.0
+) -> TokenService:
+    return TokenService(
+        settings=Settings(base_url=server.base_url, max_refreshes_in_flight=2, max_refreshes_per_second=per_second),
+        store=CountingStore(app_paths.token_file),
+        state_file=StateFile(app_paths.state_file),
+        refresh_lock_path=app_paths.refresh_lock,
+        clock=clock,
+        wait=clock.wait,
+        jitter=lambda: 0.5,
+    )
+
+
+def add_accounts(service: TokenService, server: QwenSimulator, clock: FakeClock, days: list[float]) -> list[Account]:
+    people = [server.add_account(email=f"user{n}@example.com") for n in range(len(days))]
+    for person, left in zip(people, days, strict=True):
+        service.set_token(server.issue_token(person, expires_at=int(clock.now + left * DAY)), verify=False)
+    return people
+
+
+def refreshed_accounts(server: QwenSimulator) -> list[str]:
+    return [server.verify_token(request.bearer_token or "").user_id for request in server.requests]
+
+
+def test_idle_looks_read_no_token_whatever_the_number_of_accounts(
+    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths
+) -> None:
+    service = paced_service(server, clock, app_paths)
+    add_accounts(service, server, clock, [6.0] * 20)
+    store = service.store
+    assert isinstance(store, CountingStore)
+    store.reads = 0
+    refresher = Refresher(service)
+    refresher.step()
+    first_look = store.reads
+    assert first_look <= 1, "the first look reads the default account's token only (is the keyring working?)"
+    run_for(refresher, clock, 3600)
+    assert store.reads == first_look, "an hour of looks read no token"
+    assert server.requests == []
+
+
+def test_accounts_due_together_are_refreshed_one_by_one_at_the_paced_rate(
+    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths
+) -> None:
+    service = paced_service(server, clock, app_paths, per_second=2.0)
+    people = add_accounts(service, server, clock, [2.0] * 5 + [6.0])
+    start = clock.now
+    run_for(Refresher(service), clock, 60)
+    assert sorted(refreshed_accounts(server)) == sorted(p.user_id for p in people[:5]), "each due one, once"
+    starts = [request.time - start for request in server.requests]
+    assert starts == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0]), "two a second, not all at once"
+    assert all(s.state is TokenState.OK for s in service.statuses())
+
+
+def test_a_rate_limit_pauses_every_account_until_retry_after(
+    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths
+) -> None:
+    service = paced_service(server, clock, app_paths)
+    people = add_accounts(service, server, clock, [2.0] * 4)
+    server.queue(Behaviour("rate_limited", retry_after="600"))
+    start = clock.now
+    run_for(Refresher(service), clock, 3600)
+    times = [request.time - start for request in server.requests]
+    assert times[0] == 0.0
+    assert all(later >= 600 for later in times[1:]), f"nothing reaches the server before Retry-After: {times}"
+    assert sorted(set(refreshed_accounts(server))) == sorted(p.user_id for p in people)
+    assert len(times) == 5, "the limited account once more, and each of the others once"
+
+
+def test_each_account_changes_state_on_its_own_and_every_look_tells_the_most_urgent(
+    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths
+) -> None:
+    service = paced_service(server, clock, app_paths)
+    calm, urgent = add_accounts(service, server, clock, [6.0, 2.0])
+    server.queue("unauthorized")  # the due one is rejected
+    events: list[EngineEvent] = []
+    service.subscribe(events.append)
+    run_for(Refresher(service), clock, 120)
+    changes = [(e.status.account_id, e.status.state) for e in events if e.kind == "state_changed"]
+    # The due one was refreshed (and rejected) at the first look, before any state was told.
+    assert changes == [(calm.user_id, TokenState.OK), (urgent.user_id, TokenState.INVALID)]
+    checked = [e for e in events if e.kind == "checked"][-1]
+    assert checked.status.account_id == urgent.user_id
+    assert [s.account_id for s in checked.statuses] == [calm.user_id, urgent.user_id]
+    assert [s.state for s in checked.statuses] == [TokenState.OK, TokenState.INVALID]
+    assert len(server.requests) == 1, "a rejected token is not tried again"
+
+
+def test_refresh_now_refreshes_the_named_account_only(
+    server: QwenSimulator, clock: FakeClock, app_paths: AppPaths
+) -> None:
+    service = paced_service(server, clock, app_paths)
+    first, second = add_accounts(service, server, clock, [6.0, 6.0])
+    refresher = Refresher(service)
+    refresher.step()
+    refresher.refresh_now(second.user_id)
+    refresher.step()
+    refresher.refresh_now()  # the default: the first added
+    clock.advance(1)
+    refresher.step()
+    assert refreshed_accounts(server) == [second.user_id, first.user_id]

@@ -15,7 +15,24 @@ import pytest
 from tests import desktop
 from tray_app.errors import NoKeyringError, StorageError
 from tray_app.paths import AppPaths
-from tray_app.store import CURRENT, PREVIOUS, FileStore, KeyringStore, TokenStore, forget_all, replace_token
+from tray_app.store import (
+    FileStore,
+    KeyringStore,
+    TokenStore,
+    account_slots,
+    current_slot,
+    delete_slots,
+    previous_slot,
+    replace_token,
+)
+
+ACCOUNT = "a1b2c3d4-acct"
+CURRENT = current_slot(ACCOUNT)
+PREVIOUS = previous_slot(ACCOUNT)
+
+
+def forget_all(store: TokenStore) -> bool:
+    return delete_slots(store, account_slots(ACCOUNT))
 
 TOKEN_A = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6ImEiLCJleHAiOjE4MDAwMDAwMDB9.c2lnbmF0dXJlLWE"
 TOKEN_B = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6ImEiLCJleHAiOjE4MDA2MDAwMDB9.c2lnbmF0dXJlLWI"
@@ -45,9 +62,9 @@ def test_an_empty_store_has_nothing(store: TokenStore) -> None:
 
 
 def test_set_get_and_overwrite(store: TokenStore) -> None:
-    store.set(TOKEN_A)
+    store.set(TOKEN_A, CURRENT)
     assert store.get(CURRENT) == TOKEN_A
-    store.set(TOKEN_B)
+    store.set(TOKEN_B, CURRENT)
     assert store.get(CURRENT) == TOKEN_B
     assert store.get(PREVIOUS) is None
 
@@ -59,7 +76,7 @@ def test_slots_are_independent(store: TokenStore) -> None:
 
 
 def test_delete_removes_one_slot_and_tolerates_absence(store: TokenStore) -> None:
-    store.set(TOKEN_A)
+    store.set(TOKEN_A, CURRENT)
     store.set(TOKEN_B, PREVIOUS)
     store.delete(CURRENT)
     assert store.get(CURRENT) is None
@@ -68,17 +85,17 @@ def test_delete_removes_one_slot_and_tolerates_absence(store: TokenStore) -> Non
 
 
 def test_replace_token_keeps_the_previous(store: TokenStore) -> None:
-    replace_token(store, TOKEN_A)
+    replace_token(store, ACCOUNT, TOKEN_A)
     assert (store.get(CURRENT), store.get(PREVIOUS)) == (TOKEN_A, None)
-    replace_token(store, TOKEN_B)
+    replace_token(store, ACCOUNT, TOKEN_B)
     assert (store.get(CURRENT), store.get(PREVIOUS)) == (TOKEN_B, TOKEN_A)
-    replace_token(store, TOKEN_B)  # the same again: the previous is not lost
+    replace_token(store, ACCOUNT, TOKEN_B)  # the same again: the previous is not lost
     assert (store.get(CURRENT), store.get(PREVIOUS)) == (TOKEN_B, TOKEN_A)
 
 
 def test_forget_all(store: TokenStore) -> None:
-    replace_token(store, TOKEN_A)
-    replace_token(store, TOKEN_B)
+    replace_token(store, ACCOUNT, TOKEN_A)
+    replace_token(store, ACCOUNT, TOKEN_B)
     assert forget_all(store) is True
     assert (store.get(CURRENT), store.get(PREVIOUS)) == (None, None)
     assert forget_all(store) is False  # nothing was left to forget
@@ -88,7 +105,7 @@ def test_forget_all(store: TokenStore) -> None:
 
 def test_the_file_store_is_private(app_paths: AppPaths) -> None:
     store = FileStore(app_paths.token_file)
-    store.set(TOKEN_A)
+    store.set(TOKEN_A, CURRENT)
     assert stat.S_IMODE(app_paths.token_file.stat().st_mode) == 0o600
     assert str(app_paths.token_file) in store.description
 
@@ -97,7 +114,7 @@ def test_a_damaged_token_file_is_a_clear_error(app_paths: AppPaths) -> None:
     app_paths.token_file.parent.mkdir(parents=True)
     app_paths.token_file.write_text("[1, 2]")
     with pytest.raises(StorageError, match="damaged"):
-        FileStore(app_paths.token_file).get()
+        FileStore(app_paths.token_file).get(CURRENT)
 
 
 def test_the_keyring_backend_choice_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +125,7 @@ def test_the_keyring_backend_choice_is_honoured(monkeypatch: pytest.MonkeyPatch)
         nothing.check_exists()
 
 
-@pytest.mark.parametrize("call", [lambda s: s.get(), lambda s: s.set(TOKEN_A)], ids=["get", "set"])
+@pytest.mark.parametrize("call", [lambda s: s.get(CURRENT), lambda s: s.set(TOKEN_A, CURRENT)], ids=["get", "set"])
 def test_no_keyring_says_what_to_do(monkeypatch: pytest.MonkeyPatch, call: Callable[[TokenStore], object]) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     with pytest.raises(NoKeyringError) as caught:  # a StorageError that says waiting will not help
@@ -151,7 +168,7 @@ def test_a_keyring_without_a_login_collection_says_so(tmp_path: Path, monkeypatc
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus.address)
         monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.SecretService.Keyring")
         with pytest.raises(StorageError) as caught:
-            KeyringStore(timeout=10).set(TOKEN_A)
+            KeyringStore(timeout=10).set(TOKEN_A, CURRENT)
     message = str(caught.value)
     assert "could not be opened" in message
     assert "\n" not in message
@@ -179,7 +196,7 @@ def test_a_keyring_that_never_answers_is_given_up_on(tmp_path: Path, monkeypatch
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus.address)
         monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.SecretService.Keyring")
         store = KeyringStore(timeout=1.0)
-        for call in (store.get, lambda: store.set(TOKEN_A)):
+        for call in (lambda: store.get(CURRENT), lambda: store.set(TOKEN_A, CURRENT)):
             with pytest.raises(StorageError) as caught:
                 call()
             message = str(caught.value)
@@ -194,7 +211,7 @@ def test_a_named_keyring_that_cannot_run_here_says_why_on_use(monkeypatch: pytes
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/nonexistent")
     store = KeyringStore()
     assert "cannot be used here" in store.description
-    for call in (store.check_exists, store.get):
+    for call in (store.check_exists, lambda: store.get(CURRENT)):
         with pytest.raises(NoKeyringError, match=r"PYTHON_KEYRING_BACKEND \(keyring\.backends\.SecretService"):
             call()
 

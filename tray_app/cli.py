@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = add_parser("status", help="account, expiry, days left, state, last refresh and error")
     status.add_argument("--json", action="store_true", help="print JSON (a stable contract for scripts)")
+    status_which = status.add_mutually_exclusive_group()
+    status_which.add_argument("--all", action="store_true", help="every account (with --json: a list)")
+    status_which.add_argument("--account", metavar="ACCOUNT", help="the account to show (email, id, or a prefix)")
 
     set_token = add_parser("set-token", help="store a token pasted on stdin (never from the command line)")
     source = set_token.add_mutually_exclusive_group()
@@ -104,8 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
         "vivaldi, opera, firefox, librewolf; a profile as the browser names it); none named: the best of all",
     )
     set_token.add_argument("--no-verify", action="store_true", help="store without asking chat.qwen.ai first")
+    set_token.add_argument(
+        "--account",
+        metavar="ACCOUNT",
+        help="refuse a token of any other account (email, id, or a prefix); with --from-browser: take this "
+        "account's token",
+    )
 
-    add_parser("token", help="print the stored token and nothing else: export QWEN_TOKEN=$(qwen-tray token)")
+    token = add_parser("token", help="print the stored token and nothing else: export QWEN_TOKEN=$(qwen-tray token)")
+    token_which = token.add_mutually_exclusive_group()
+    token_which.add_argument("--all", action="store_true", help="every account's token, one a line, the default first")
+    token_which.add_argument("--account", metavar="ACCOUNT", help="the account's token (email, id, or a prefix)")
+
+    accounts = add_parser("accounts", help="list the accounts: email, id, state, days left, default (never a token)")
+    accounts.add_argument("--json", action="store_true", help="print JSON (a stable contract for scripts)")
+    use = add_parser("use", help="make an account the default (what `token`, the tray's click and the rest act on)")
+    use.add_argument("account", metavar="ACCOUNT", help="an email or id, or enough of its start to be unambiguous")
 
     browsers = add_parser("browsers", help="list the chat.qwen.ai tokens found in browser profiles (never the token)")
     browsers.add_argument("--json", action="store_true", help="print JSON (a stable contract for scripts)")
@@ -113,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     refresh = add_parser("refresh", help="refresh the token if it is due")
     refresh.add_argument("--force", action="store_true", help="refresh even if it is not due")
     refresh.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    refresh.add_argument("--account", metavar="ACCOUNT", help="the account to refresh (email, id, or a prefix)")
 
     tray = add_parser("tray", help="show the tray icon (the default when no command is given)")
     tray.add_argument(
@@ -130,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     autostart = add_parser("autostart", help="start the tray at login: enable, disable, or status")
     autostart.add_argument("action", choices=("enable", "disable", "status"))
     add_parser("daemon", help="keep the token alive without a tray icon, until SIGINT/SIGTERM")
-    add_parser("forget", help="delete the stored token (and the previous one) and the state")
+    forget = add_parser("forget", help="delete an account: its token, the previous one, and its state")
+    forget_which = forget.add_mutually_exclusive_group()
+    forget_which.add_argument("--all", action="store_true", help="every account, and all state")
+    forget_which.add_argument("--account", metavar="ACCOUNT", help="the account to forget (email, id, or a prefix)")
     return parser
 
 
@@ -147,6 +169,13 @@ class App:
             self.store = FileStore(self.paths.token_file)
         else:
             self.store = KeyringStore(service=profile, timeout=self.settings.keyring_timeout)
+
+    def exclusive(self) -> AbstractContextManager[object]:
+        """The lock every change of the accounts holds (for a first run's upgrade, outside the engine)."""
+        from tray_app.engine import REFRESH_LOCK_TIMEOUT
+        from tray_app.locks import refresh_lock
+
+        return refresh_lock(self.paths.refresh_lock).acquire(timeout=REFRESH_LOCK_TIMEOUT)
 
     def service(
         self, *, wait: Callable[[float], bool] | None = None, clock: Callable[[], float] | None = None
@@ -201,9 +230,29 @@ def describe_error(exc: QwenTrayError) -> str:
 
 
 def cmd_token(app: App) -> int:
-    token = app.store.get(CURRENT)
-    if token is None:
+    """The hot path scripts call: the state file for which account, then one keyring read (two for
+    ``--all`` with two accounts...); nothing else is imported."""
+    from tray_app.accounts import account_label, open_book, resolve_account
+    from tray_app.state import StateFile
+    from tray_app.store import current_slot
+
+    book = open_book(app.store, StateFile(app.paths.state_file), exclusive=app.exclusive)
+    if app.args.all:
+        ids = sorted(book.ids, key=lambda each: each != book.default)  # the default first, then as added
+        tokens = {each: app.store.get(current_slot(each)) for each in ids}
+        sys.stdout.write("".join(token + "\n" for token in tokens.values() if token is not None))
+        missing = [account_label(each, book.get(each)) for each, token in tokens.items() if token is None]
+        if not ids:
+            print("qwen-tray: no token is stored; paste one with `qwen-tray set-token`.", file=sys.stderr)
+        elif missing:
+            print(f"qwen-tray: no token is stored for {', '.join(missing)}.", file=sys.stderr)
+        return EXIT_FAILED if not ids or missing else EXIT_OK
+    if not book.accounts:
         print("qwen-tray: no token is stored; paste one with `qwen-tray set-token`.", file=sys.stderr)
+        return EXIT_FAILED
+    token = app.store.get(current_slot(resolve_account(book, app.args.account)))
+    if token is None:
+        print("qwen-tray: no token is stored for that account; paste one with `qwen-tray set-token`.", file=sys.stderr)
         return EXIT_FAILED
     sys.stdout.write(token + "\n")
     return EXIT_OK
@@ -211,8 +260,10 @@ def cmd_token(app: App) -> int:
 
 def cmd_status(app: App) -> int:
     service = app.service()
+    if app.args.all:
+        return status_of_all(app, service)
     try:
-        status = service.status()
+        status = service.status(app.args.account)
     except StorageError as exc:
         if not app.args.json:
             raise
@@ -224,6 +275,54 @@ def cmd_status(app: App) -> int:
     else:
         print(format_status(status, app.store.description))
     return EXIT_OK if status.state.usable else EXIT_FAILED
+
+
+def status_of_all(app: App, service: TokenService) -> int:
+    """``status --all``: every account, its token read and checked; exit 0 only if every one is usable."""
+    statuses = [service.status(account_id) for account_id in service.book().ids]
+    if app.args.json:
+        print(json.dumps([{**s.to_json(), "default": s.is_default} for s in statuses], indent=2))
+    elif not statuses:
+        print(format_status(service.status(), app.store.description))
+    else:
+        print("\n\n".join(format_status(s, app.store.description) for s in statuses))
+    return EXIT_OK if statuses and all(s.state.usable for s in statuses) else EXIT_FAILED
+
+
+def cmd_accounts(app: App) -> int:
+    """The accounts, from the state file (no keyring read): email, id, state, days left, default."""
+    service = app.service()
+    statuses = service.statuses()
+    if app.args.json:
+        rows = [
+            {
+                "id": s.account_id,
+                "email": s.record.email,
+                "name": s.record.name,
+                "state": s.state.value,
+                "expires_at": s.claims.expires_at if s.claims else None,
+                "days_left": None if s.days_left is None else round(s.days_left, 4),
+                "default": s.is_default,
+            }
+            for s in statuses
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not statuses:
+        print("No accounts yet: paste a token with `qwen-tray set-token`.")
+        return EXIT_OK
+    for s in statuses:
+        left = format_left(s.claims.expires_at - s.now) if s.claims else "expiry unknown"
+        mark = "*" if s.is_default else " "
+        print(f"{mark} {s.record.email or '(email unknown)'}  id {s.account_id}  {s.state.value}, {left}")
+    print("(* the default account: `qwen-tray use ACCOUNT` changes it)")
+    return EXIT_OK
+
+
+def cmd_use(app: App) -> int:
+    status = app.service().use(app.args.account)
+    print(f"The default account is now {status.label} (id {status.account_id}).")
+    return EXIT_OK
 
 
 def format_status(status: Status, where: str) -> str:
@@ -278,11 +377,15 @@ def cmd_set_token(app: App) -> int:
     if app.args.from_browser is not None:
         return import_from_browser(app, app.args.from_browser)
     text = read_pasted_text(app)
-    status = app.service().set_token(text, verify=not app.args.no_verify)
+    service = app.service()
+    known = service.book().ids
+    status = service.set_token(text, verify=not app.args.no_verify, account=app.args.account)
     assert status.claims is not None  # noqa: S101 - set_token just stored it
     record = status.record
     who = account_words(record)
     checked = "checked with chat.qwen.ai" if not app.args.no_verify else "not checked with the server"
+    if known and status.account_id not in known:
+        print(f"Added {who or status.label} as a new account ({len(known) + 1} accounts now).")
     print(f"Token stored ({checked}) for {who or 'account ' + str(status.claims.user_id)}.")
     print(f"It expires {format_utc(status.claims.expires_at)} ({format_left(status.claims.expires_at - status.now)}).")
     print(f"It is kept in {app.store.description}.")
@@ -296,7 +399,9 @@ def import_from_browser(app: App, choice_text: str) -> int:
     if app.args.no_verify:
         raise BrowserError("--from-browser always checks the token with chat.qwen.ai; leave out --no-verify.")
     choice = parse_browser_choice(choice_text) if choice_text else None
-    outcome = app.service().import_from_browser(choice)
+    service = app.service()
+    known = service.book().ids
+    outcome = service.import_from_browser(choice, account=app.args.account)
     status = outcome.status
     assert status.claims is not None  # noqa: S101 - a token is stored either way
     who = account_words(status.record) or f"account {status.claims.user_id}"
@@ -304,6 +409,8 @@ def import_from_browser(app: App, choice_text: str) -> int:
     if not outcome.stored:
         print(f"Up to date: the token in {outcome.source} is not newer than the stored one ({who}, expires {left}).")
         return EXIT_OK
+    if known and outcome.status.account_id not in known:
+        print(f"Added {who} as a new account ({len(known) + 1} accounts now).")
     print(f"Token imported from {outcome.source} (checked with chat.qwen.ai) for {who}.")
     print(f"It expires {left}.")
     print(f"It is kept in {app.store.description}.")
@@ -314,15 +421,11 @@ def cmd_browsers(app: App) -> int:
     """What the browsers hold for chat.qwen.ai: browser, profile, account, expiry; never a token."""
     service = app.service()
     scan = service.browser_scan()
-    try:
-        held = service.status()
-    except StorageError:
-        held = None
+    book = service.state_file.load()  # the emails we know (no keyring read)
     rows: list[dict[str, Any]] = []
     for candidate in scan.candidates:
         claims = candidate.claims
-        ours = held is not None and held.claims is not None and claims is not None
-        same = ours and claims.user_id == held.claims.user_id  # type: ignore[union-attr]
+        record = book.get(claims.user_id) if book is not None and claims is not None and claims.user_id else None
         rows.append(
             {
                 "browser": candidate.browser,
@@ -331,7 +434,7 @@ def cmd_browsers(app: App) -> int:
                 "profile_name": candidate.profile_name,
                 "source": candidate.source,
                 "user_id": claims.user_id if claims else None,
-                "email": held.record.email if same and held is not None else None,
+                "email": record.email if record is not None else None,
                 "expires_at": claims.expires_at if claims else None,
                 "problem": candidate.problem,
             }
@@ -360,9 +463,9 @@ def cmd_refresh(app: App) -> int:
 
     service = app.service()
     try:
-        outcome = service.refresh(force=app.args.force)
+        outcome = service.refresh(app.args.account, force=app.args.force)
     except RefreshError as exc:
-        status = service.status()
+        status = service.status(app.args.account)
         if app.args.json:
             failed = status.to_json()
             failed.update(refreshed=False, error={"kind": exc.kind, "message": exc.message})
@@ -475,15 +578,38 @@ def cmd_autostart(app: App) -> int:
 
 
 def cmd_forget(app: App) -> int:
-    if app.service().forget():
-        print("Forgot the stored token, the previous one, and the state.")
+    service = app.service()
+    if app.args.all:
+        if service.forget_all():
+            print("Forgot every account: their tokens, the previous ones, and the state.")
+        else:
+            print(f"Nothing to forget: no token is stored in {app.store.description}.")
+        return EXIT_OK
+    book = service.book()
+    if not book.accounts and app.args.account is None:
+        if service.forget_all():  # what an interrupted upgrade may have left
+            print("Forgot the stored token, the previous one, and the state.")
+        else:
+            print(f"Nothing to forget: no token is stored in {app.store.description}.")
+        return EXIT_OK
+    from tray_app.accounts import account_label
+
+    account_id = service.resolve(app.args.account)
+    label = account_label(account_id, book.get(account_id))
+    service.forget(account_id)
+    left = service.book()
+    if not left.accounts:
+        print(f"Forgot {label}: its token, the previous one, and the state.")
     else:
-        print(f"Nothing to forget: no token is stored in {app.store.description}.")
+        default = account_label(left.default or "", left.get(left.default or ""))
+        print(f"Forgot {label}: its token and the previous one. {len(left.accounts)} left; the default is {default}.")
     return EXIT_OK
 
 
 COMMANDS = {
     "status": cmd_status,
+    "accounts": cmd_accounts,
+    "use": cmd_use,
     "set-token": cmd_set_token,
     "browsers": cmd_browsers,
     "refresh": cmd_refresh,

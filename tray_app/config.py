@@ -36,6 +36,10 @@ class Settings:
     #: When the stored token is rejected, expired, or about to expire while refreshing fails, look in the
     #: browsers for a newer token of the same account (opt-in: it reads browser profiles).
     recover_from_browser: bool = False
+    #: With several accounts: at most this many refreshes on the wire at once, and this many started per
+    #: second, so accounts falling due together never reach chat.qwen.ai at once.
+    max_refreshes_in_flight: int = 4
+    max_refreshes_per_second: float = 2.0
     #: Where browser profiles are looked for (None: the person's home). Not a config key: the demo's.
     browser_home: str | None = None
 
@@ -56,6 +60,15 @@ def _whole_seconds(high: int) -> Validator:
     def check(key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
             raise ConfigError(f"{key} must be a whole number of seconds from 0 to {high}, not {value!r}.")
+        return value
+
+    return check
+
+
+def _whole_number(low: int, high: int) -> Validator:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{key} must be a whole number from {low} to {high}, not {value!r}.")
         return value
 
     return check
@@ -95,6 +108,8 @@ VALIDATORS: dict[str, Validator] = {
     "notify_after_refresh": _boolean,
     "clear_clipboard_after": _whole_seconds(3600),
     "recover_from_browser": _boolean,
+    "max_refreshes_in_flight": _whole_number(1, 64),
+    "max_refreshes_per_second": _number(0, 100),
 }
 
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tray_app.accounts import account_label, load_book, open_book, resolve_account, save_book
 from tray_app.config import Settings
 from tray_app.errors import (
+    AccountError,
     AlreadyRunningError,
     BadResponseError,
     BrowserError,
@@ -38,11 +40,20 @@ from tray_app.policy import (
     quick_retry_pause,
     refresh_due_at,
     token_state,
+    urgency,
 )
-from tray_app.state import LastError, State, StateFile
-from tray_app.store import CURRENT, TokenStore, forget_all, replace_token
+from tray_app.state import Book, LastError, State, StateFile
+from tray_app.store import (
+    INDEX,
+    TokenStore,
+    account_slots,
+    current_slot,
+    delete_slots,
+    replace_token,
+)
+from tray_app.store import SLOTS as LEGACY_SLOTS
 from tray_app.timefmt import format_duration, format_utc
-from tray_app.token import TokenClaims, decode_token, extract_token
+from tray_app.token import KnownExpiry, TokenClaims, TokenFacts, decode_token, extract_token
 
 if TYPE_CHECKING:
     from tray_app.browsers import BrowserChoice, Scan
@@ -56,27 +67,36 @@ REFRESH_LOCK_TIMEOUT = 90.0
 
 @dataclass(frozen=True)
 class Status:
-    """Everything known about the stored token at one moment (never the token itself)."""
+    """Everything known about one account's token at one moment (never the token itself)."""
 
     state: TokenState
-    claims: TokenClaims | None
+    #: The token's expiry and account: decoded from the token when it was read, else the state file's copy.
+    claims: TokenFacts | None
     record: State
     now: float
     #: When the next automatic refresh may run (None: only a new token from the browser helps).
     due_at: float | None
     #: Why the token could not be read (state UNKNOWN), in words a person can act on.
     problem: str | None = None
+    #: The account (the token's ``id``); None when no account is known.
+    account_id: str | None = None
+    is_default: bool = True
 
     @property
     def days_left(self) -> float | None:
         return None if self.claims is None else (self.claims.expires_at - self.now) / DAY
+
+    @property
+    def label(self) -> str:
+        """The account in words: its email, else ``account 1a2b3c4d``; "" when there is none."""
+        return account_label(self.account_id, self.record) if self.account_id else ""
 
     def to_json(self) -> dict[str, Any]:
         """The `status --json` contract (tests/test_cli.py pins its keys)."""
         error = self.record.last_error
         return {
             "state": self.state.value,
-            "user_id": self.claims.user_id if self.claims else None,
+            "user_id": self.claims.user_id if self.claims else self.account_id,
             "email": self.record.email,
             "name": self.record.name,
             "expires_at": self.claims.expires_at if self.claims else None,
@@ -85,6 +105,13 @@ class Status:
             "last_error": None if error is None else {"kind": error.kind, "message": error.message, "at": error.at},
             "next_refresh_at": self.due_at,
         }
+
+
+def most_urgent(statuses: Sequence[Status]) -> Status | None:
+    """The account that most needs a person: the worst state, then the least time left."""
+    if not statuses:
+        return None
+    return min(statuses, key=lambda s: urgency(s.state, s.claims.expires_at if s.claims else None))
 
 
 def unchecked_paste_message(error: RefreshError) -> str:
@@ -109,13 +136,16 @@ def unchecked_paste_message(error: RefreshError) -> str:
 @dataclass(frozen=True)
 class EngineEvent:
     """Published to subscribers: ``refreshed``, ``refresh_failed``, ``token_set``, ``imported``,
-    ``recovered``, ``forgotten`` (by the engine), ``state_changed`` and ``checked`` (by the refresher,
-    after each look at the clock). ``source`` names the browser profile of an import or a recovery."""
+    ``recovered``, ``forgotten``, ``default_changed`` (by the engine, about the account ``status`` is
+    of), ``state_changed`` and ``checked`` (by the refresher, after each look at the clock: ``status`` is
+    then the most urgent account's, ``statuses`` every account's). ``source`` names the browser profile
+    of an import or a recovery."""
 
     kind: str
     status: Status
     error: QwenTrayError | None = None
     source: str | None = None
+    statuses: tuple[Status, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,12 +186,12 @@ def choose_candidate(candidates: Sequence[Any], held: TokenClaims | None, *, now
     return freshest[0]
 
 
-def at_least_as_fresh(candidate: TokenClaims, held: TokenClaims | None, held_state: TokenState | None) -> bool:
+def at_least_as_fresh(candidate: TokenClaims, held: TokenFacts | None, held_state: TokenState | None) -> bool:
     """Whether an imported token may replace what we hold: never an older token of the same account over
     one that still works (a stale profile must not undo a refresh)."""
     if held is None or held.user_id != candidate.user_id:
         return True
-    if candidate.token == held.token:
+    if isinstance(held, TokenClaims) and candidate.token == held.token:
         return False  # already stored
     if held_state in (TokenState.INVALID, TokenState.EXPIRED):
         return True
@@ -175,7 +205,9 @@ class RefreshOutcome:
 
 
 class TokenService:
-    """One owner for the token and its state; every method is safe to call from any thread."""
+    """One owner for the accounts, their tokens and their state; every method is safe to call from any
+    thread. Methods taking ``account`` accept a selector (id, email, or a prefix of either: see
+    :func:`tray_app.accounts.resolve_account`); None means the default account."""
 
     def __init__(
         self,
@@ -214,30 +246,95 @@ class TokenService:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def status(self) -> Status:
-        return self.evaluate(self._stored_claims(), self.state_file.load(), self.clock())
+    def book(self) -> Book:
+        """The accounts (no keyring read, unless the state file must be rebuilt or upgraded)."""
+        return open_book(self.store, self.state_file, exclusive=self._exclusive)
+
+    def _locked_book(self) -> Book:
+        """The book, with the lock held (a state file lost meanwhile is rebuilt, never taken as empty)."""
+        return load_book(self.store, self.state_file)
+
+    def resolve(self, account: str | None) -> str:
+        """The id of the account ``account`` names (raises NoTokenError or AccountError)."""
+        return resolve_account(self.book(), account)
+
+    def status(self, account: str | None = None) -> Status:
+        """One account's status, its token read from the store and checked."""
+        book = self.book()
+        account_id = resolve_account(book, account) if book.accounts or account else None
+        if account_id is None:
+            return self.evaluate(None, State(), self.clock())
+        record = book.get(account_id) or State()
+        return self.evaluate(self._stored_claims(account_id), record, self.clock(), account_id=account_id, book=book)
+
+    def statuses(self, book: Book | None = None, now: float | None = None) -> list[Status]:
+        """Every account's status from the state file alone (no keyring read), in the book's order."""
+        book = self.book() if book is None else book
+        now = self.clock() if now is None else now
+        return [
+            self.evaluate(
+                None if a.record.expires_at is None else KnownExpiry(a.record.expires_at, a.id),
+                a.record,
+                now,
+                account_id=a.id,
+                book=book,
+            )
+            for a in book.accounts
+        ]
 
     def trouble_status(self, error: StorageError) -> Status:
         """An UNKNOWN status saying why the token cannot be read (a keyring missing, locked or not
         answering), for a view that must show something rather than stop."""
-        return Status(TokenState.UNKNOWN, None, self.state_file.load(), self.clock(), None, problem=error.message)
-
-    def evaluate(self, claims: TokenClaims | None, record: State, now: float, *, backoff: bool = True) -> Status:
-        """The status these facts give at ``now``; ``backoff=False`` ignores a pending retry time."""
-        days = self.settings.refresh_before_days
-        due = refresh_due_at(
-            claims, record if backoff else replace(record, retry_at=None), now=now, refresh_before_days=days
+        book = self.state_file.load()
+        account_id = book.default if book is not None else None
+        record = (book.get(account_id) if book is not None and account_id else None) or State()
+        return Status(
+            TokenState.UNKNOWN, None, record, self.clock(), None, problem=error.message, account_id=account_id
         )
+
+    def evaluate(
+        self,
+        claims: TokenFacts | None,
+        record: State,
+        now: float,
+        *,
+        backoff: bool = True,
+        account_id: str | None = None,
+        book: Book | None = None,
+    ) -> Status:
+        """The status these facts give at ``now``; ``backoff=False`` ignores a pending retry time (the
+        account's, and the pause after a rate limit, which ``book`` holds)."""
+        days = self.settings.refresh_before_days
+        if backoff and book is not None and book.paused_until is not None:
+            retry_at = max(record.retry_at or 0.0, book.paused_until)
+            due_record = replace(record, retry_at=retry_at if retry_at > 0 else None)
+        else:
+            due_record = record if backoff else replace(record, retry_at=None)
+        due = refresh_due_at(claims, due_record, now=now, refresh_before_days=days)
         return Status(
             state=token_state(claims, record, now=now, refresh_before_days=days),
             claims=claims,
             record=record,
             now=now,
             due_at=due,
+            account_id=account_id or (claims.user_id if claims else None),
+            is_default=book is None or book.default == account_id,
         )
 
-    def _stored_claims(self) -> TokenClaims | None:
-        token = self.store.get(CURRENT)
+    def token(self, account: str | None = None) -> str:
+        """The account's token (raises NoTokenError when none is stored)."""
+        book = self.book()
+        account_id = resolve_account(book, account)
+        token = self.store.get(current_slot(account_id))
+        if token is None:
+            raise NoTokenError(
+                f"No token is stored for {account_label(account_id, book.get(account_id))}; "
+                "paste one with `qwen-tray set-token`."
+            )
+        return token
+
+    def _stored_claims(self, account_id: str) -> TokenClaims | None:
+        token = self.store.get(current_slot(account_id))
         if token is None:
             return None
         try:
@@ -251,7 +348,7 @@ class TokenService:
     def unknown_status_json(self, error: QwenTrayError) -> dict[str, Any]:
         """The `status --json` contract when the token cannot be read (a keyring that is missing, locked
         or damaged): ``state`` "unknown", what the state file knows, and ``last_error`` saying why."""
-        record = self.state_file.load()
+        record = self.trouble_status(StorageError(error.message)).record
         return {
             "state": "unknown",
             "user_id": None,
@@ -268,7 +365,8 @@ class TokenService:
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
-        """One refresh or token change at a time: across threads, and across processes."""
+        """One change of the accounts at a time: across threads, and across processes. Held only while
+        reading and writing the store and the state file, never during a network call."""
         from filelock import Timeout
 
         from tray_app.locks import refresh_lock
@@ -278,7 +376,7 @@ class TokenService:
             try:
                 lock.acquire(timeout=REFRESH_LOCK_TIMEOUT)
             except Timeout as exc:
-                raise AlreadyRunningError("Another qwen-tray process is refreshing the token; try again soon.") from exc
+                raise AlreadyRunningError("Another qwen-tray process is changing the token; try again soon.") from exc
             try:
                 yield
             finally:
@@ -309,89 +407,144 @@ class TokenService:
                         raise
                     attempt += 1
 
-    def refresh(self, *, force: bool = False, honour_backoff: bool = False) -> RefreshOutcome:
-        """Refresh if due (always with ``force``); record and publish the outcome.
+    def refresh(
+        self, account: str | None = None, *, force: bool = False, honour_backoff: bool = False
+    ) -> RefreshOutcome:
+        """Refresh the account if due (always with ``force``); record and publish the outcome.
 
         Raises our errors: NoTokenError, InvalidTokenError/ExpiredTokenError when only a new token helps
         (without a network call unless forced), RefreshError kinds when the server did not oblige.
         """
+        self.book()  # upgrades a 0.1.0 store, outside the lock (it takes the lock itself)
         with self._exclusive():
-            record = self.state_file.load()
-            claims = self._stored_claims()
+            book = self._locked_book()
+            account_id = resolve_account(book, account)
+            record = book.get(account_id) or State()
+            claims = self._stored_claims(account_id)
             now = self.clock()
-            status = self.evaluate(claims, record, now, backoff=honour_backoff)
-            if claims is None:
-                raise NoTokenError
-            if not force:
-                if status.state is TokenState.INVALID:
-                    raise InvalidTokenError(
-                        "chat.qwen.ai rejected this token earlier; copy a new token from the browser."
-                    )
-                if status.state is TokenState.EXPIRED:
-                    raise ExpiredTokenError(
-                        f"The token expired on {format_utc(claims.expires_at)}; copy a new one from the browser."
-                    )
-                if status.due_at is None or status.due_at > now:
-                    return RefreshOutcome(refreshed=False, status=status)
-            try:
-                from tray_app.client import check_new_token
+            status = self.evaluate(claims, record, now, backoff=honour_backoff, account_id=account_id, book=book)
+        label = account_label(account_id, record)
+        if claims is None:
+            raise NoTokenError(f"No token is stored for {label}; paste one with `qwen-tray set-token`.")
+        if not force:
+            if status.state is TokenState.INVALID:
+                raise InvalidTokenError(
+                    f"chat.qwen.ai rejected the token of {label} earlier; copy a new token from the browser."
+                )
+            if status.state is TokenState.EXPIRED:
+                raise ExpiredTokenError(
+                    f"The token of {label} expired on {format_utc(claims.expires_at)}; copy a new one from the browser."
+                )
+            if status.due_at is None or status.due_at > now:
+                return RefreshOutcome(refreshed=False, status=status)
+        try:
+            from tray_app.client import check_new_token
 
-                session = self._fetch(claims.token)
-                new_claims = check_new_token(session, claims, now=self.clock())
-            except RefreshError as exc:
-                raise self._record_failure(exc, claims, record) from exc
-            replace_token(self.store, session.token)
+            session = self._fetch(claims.token)
+            new_claims = check_new_token(session, claims, now=self.clock())
+        except RefreshError as exc:
+            raise self._record_failure(exc, account_id, claims) from exc
+        with self._exclusive():
+            book = self._locked_book()
+            latest = book.get(account_id)
+            if latest is None or self.store.get(current_slot(account_id)) != claims.token:
+                # Removed, or given a new token by another process, while we asked: theirs stands.
+                log.info("The token of %s changed while it was being refreshed; kept the newer change.", label)
+                current = self._stored_claims(account_id) if latest is not None else None
+                return RefreshOutcome(
+                    refreshed=False,
+                    status=self.evaluate(current, latest or State(), self.clock(), account_id=account_id, book=book),
+                )
+            replace_token(self.store, account_id, session.token)
             record = State(
-                email=session.email or record.email,
-                name=session.name or record.name,
+                email=session.email or latest.email,
+                name=session.name or latest.name,
                 last_refresh=self.clock(),
+                expires_at=new_claims.expires_at,
             )
-            self.state_file.save(record)
-            status = self.evaluate(new_claims, record, self.clock())
-        log.info("Token refreshed; it now expires %s.", format_utc(new_claims.expires_at))
+            book = book.with_record(account_id, record)
+            save_book(self.store, self.state_file, book, before=book)
+            status = self.evaluate(new_claims, record, self.clock(), account_id=account_id, book=book)
+        log.info("Token of %s refreshed; it now expires %s.", status.label, format_utc(new_claims.expires_at))
         self.publish(EngineEvent("refreshed", status))
-        self._run_hook(session.token, new_claims.expires_at)
+        self._run_hook(session.token, status)
         return RefreshOutcome(refreshed=True, status=status)
 
-    def _record_failure(self, error: RefreshError, claims: TokenClaims, record: State) -> RefreshError:
+    def _record_failure(self, error: RefreshError, account_id: str, claims: TokenClaims) -> RefreshError:
         """Record, log and publish a failed refresh; returns the error to raise, saying what happened (when
-        the next try is, the state says, and each caller in its own words)."""
-        now = self.clock()
-        failures = record.failures + 1
-        retry_at = None
-        if error.transient:
-            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
-            retry_at = now + backoff_seconds(error.kind, failures, retry_after=retry_after, jitter=self._jitter())
+        the next try is, the state says, and each caller in its own words). A rate limit pauses every
+        account: they are one client to chat.qwen.ai."""
         failure = error.restated(error.reason)
-        record = replace(
-            record,
-            last_error=LastError(kind=failure.kind, message=failure.message, at=now),
-            failures=failures,
-            retry_at=retry_at,
-            rejected_exp=claims.expires_at if isinstance(error, InvalidTokenError) else record.rejected_exp,
-        )
-        self.state_file.save(record)
+        with self._exclusive():
+            book = self._locked_book()
+            record = book.get(account_id)
+            now = self.clock()
+            if record is None:  # removed while we asked
+                return failure
+            failures = record.failures + 1
+            retry_at = None
+            if error.transient:
+                retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+                retry_at = now + backoff_seconds(error.kind, failures, retry_after=retry_after, jitter=self._jitter())
+            record = replace(
+                record,
+                last_error=LastError(kind=failure.kind, message=failure.message, at=now),
+                failures=failures,
+                retry_at=retry_at,
+                rejected_exp=claims.expires_at if isinstance(error, InvalidTokenError) else record.rejected_exp,
+            )
+            book = book.with_record(account_id, record)
+            if isinstance(error, RateLimitedError) and retry_at is not None:
+                book = replace(book, paused_until=max(retry_at, book.paused_until or 0.0))
+            save_book(self.store, self.state_file, book, before=book)
+            status = self.evaluate(claims, record, now, account_id=account_id, book=book)
+        label = status.label
         if retry_at is None:
-            log.warning("Refresh failed (%s): %s", failure.kind, failure.message)
+            log.warning("Refresh of %s failed (%s): %s", label, failure.kind, failure.message)
         else:
             log.warning(
-                "Refresh failed (%s): %s Next try due at %s (in %s).",
+                "Refresh of %s failed (%s): %s Next try due at %s (in %s).",
+                label,
                 failure.kind,
                 failure.message,
                 format_utc(retry_at),
                 format_duration(retry_at - now),
             )
-        self.publish(EngineEvent("refresh_failed", self.evaluate(claims, record, now), failure))
+        self.publish(EngineEvent("refresh_failed", status, failure))
         return failure
 
-    def set_token(self, text: str, *, verify: bool = True) -> Status:
-        """Store the token found in pasted ``text`` (as pasted), after asking the server unless told not to.
-
-        Refused input raises before anything stored changes.
-        """
+    def set_token(self, text: str, *, verify: bool = True, account: str | None = None) -> Status:
+        """Store the token found in pasted ``text`` (as pasted), after asking the server unless told not
+        to: a token of an account we keep replaces its token, any other adds an account. With ``account``,
+        the token must belong to that account. Refused input raises before anything stored changes."""
         claims = extract_token(text, now=self.clock())
+        if account is not None:
+            self._insist_on(account, claims)
         status = self._store_new(claims, verify=verify, event="token_set")
         assert status is not None  # noqa: S101 - only an import keeps what it holds
+        return status
+
+    def _insist_on(self, account: str, claims: TokenClaims) -> None:
+        """Refuse a token of another account than the one named (``--account``)."""
+        book = self.book()
+        wanted = resolve_account(book, account)
+        if claims.user_id != wanted:
+            theirs = account_label(claims.user_id or "?", book.get(claims.user_id or ""))
+            raise AccountError(
+                f"This token belongs to {theirs}, not {account_label(wanted, book.get(wanted))}; nothing was stored."
+            )
+
+    def use(self, account: str) -> Status:
+        """Make ``account`` the default: the one ``token``, the tray's click and a bare command act on."""
+        self.book()
+        with self._exclusive():
+            book = self._locked_book()
+            account_id = resolve_account(book, account)
+            new_book = book.with_default(account_id)
+            save_book(self.store, self.state_file, new_book, before=book)
+        log.info("The default account is now %s.", account_label(account_id, book.get(account_id)))
+        status = self.statuses(new_book)[new_book.ids.index(account_id)]
+        self.publish(EngineEvent("default_changed", status))
         return status
 
     # -- from the browser -------------------------------------------------------------------------
@@ -404,21 +557,35 @@ class TokenService:
         env: dict[str, str] | None = {} if self.settings.browser_home else None  # a simulated home: its defaults
         return find_tokens(home=home, env=env, only=only)
 
-    def import_from_browser(self, only: BrowserChoice | None = None) -> ImportOutcome:
-        """Import the best browser token (:func:`choose_candidate`): judged like a paste, checked with
-        chat.qwen.ai, and stored only if at least as fresh as what we hold for that account."""
+    def import_from_browser(self, only: BrowserChoice | None = None, account: str | None = None) -> ImportOutcome:
+        """Import the best browser token (:func:`choose_candidate`; with ``account``, that account's):
+        judged like a paste, checked with chat.qwen.ai, and stored only if at least as fresh as what we
+        hold for that account (a token of another account adds it)."""
         scan = self.browser_scan(only)
         if not scan.candidates:
             looked = f" (looked in {', '.join(scan.searched)})" if scan.searched else " (no browser profile found)"
             raise BrowserError(f"No chat.qwen.ai token was found in the browsers{looked}: {NOTHING_IN_BROWSERS}.")
-        held = self._stored_claims()
-        candidate = choose_candidate(scan.candidates, held, now=self.clock())
+        book = self.book()
+        candidates = scan.candidates
+        if account is not None:
+            wanted = resolve_account(book, account)
+            candidates = [c for c in candidates if c.claims is not None and c.claims.user_id == wanted]
+            if not candidates:
+                raise BrowserError(
+                    f"No browser holds a token of {account_label(wanted, book.get(wanted))}: "
+                    f"{NOTHING_IN_BROWSERS}."
+                )
+            held = self._stored_claims(wanted)
+        else:
+            held = self._stored_claims(book.default) if book.default else None
+        candidate = choose_candidate(candidates, held, now=self.clock())
         return self._import(candidate, "imported")
 
-    def recover_from_browser(self) -> ImportOutcome | None:
-        """A newer token of the account we hold, from a browser, when ours is dead or dying; None when no
+    def recover_from_browser(self, account: str | None = None) -> ImportOutcome | None:
+        """A newer token of the account, from a browser, when its token is dead or dying; None when no
         browser has one (no network call then). Errors of the check are the caller's to record."""
-        held = self._stored_claims()
+        account_id = self.resolve(account)
+        held = self._stored_claims(account_id)
         if held is None:
             return None
         scan = self.browser_scan()
@@ -438,7 +605,7 @@ class TokenService:
         claims = extract_token(candidate.token, now=self.clock())  # judged like a paste
         status = self._store_new(claims, verify=True, event=event, source=candidate.label)
         if status is None:
-            held = self.status()
+            held = self.status(claims.user_id)
             if held.state in (TokenState.INVALID, TokenState.EXPIRED):
                 raise BrowserError(
                     f"{candidate.label} holds the same token, which no longer works: {NOTHING_IN_BROWSERS}."
@@ -446,62 +613,110 @@ class TokenService:
             return ImportOutcome(stored=False, source=candidate.label, status=held)
         return ImportOutcome(stored=True, source=candidate.label, status=status)
 
+    def _held(self, book: Book, account_id: str) -> Status | None:
+        """The status of ``account_id`` if we keep it, its token read and checked; None if we do not."""
+        record = book.get(account_id)
+        if record is None:
+            return None
+        return self.evaluate(self._stored_claims(account_id), record, self.clock(), account_id=account_id, book=book)
+
     def _store_new(
         self, claims: TokenClaims, *, verify: bool, event: str, source: str | None = None
     ) -> Status | None:
-        """Check ``claims``' token with the server (unless told not to) and store it; for an import
-        (``source``), only if at least as fresh as what we hold (None: kept what we hold)."""
-        self.store.get(CURRENT)  # a store we cannot use fails here, before we ask the server anything
-        if source is not None:
-            held = self.status()
-            if not at_least_as_fresh(claims, held.claims, held.state):
-                log.info("The token in %s is not newer than the stored one; kept the stored one.", source)
-                return None
+        """Check ``claims``' token with the server (unless told not to) and store it for its account,
+        adding the account if new; for an import (``source``), only if at least as fresh as what we hold
+        (None: kept what we hold)."""
+        assert claims.user_id is not None  # noqa: S101 - extract_token refuses a token without an id
+        account_id = claims.user_id
+        book = self.book()  # a store we cannot use fails here, before we ask the server anything
+        held = self._held(book, account_id)
+        if held is None:
+            self.store.get(current_slot(account_id))
+        if source is not None and held is not None and not at_least_as_fresh(claims, held.claims, held.state):
+            log.info("The token in %s is not newer than the stored one; kept the stored one.", source)
+            return None
         session = None
         if verify:
             try:
                 session = self._fetch(claims.token)
             except RefreshError as exc:
                 raise exc.restated(unchecked_paste_message(exc)) from exc
-            if session.user_id and claims.user_id and session.user_id != claims.user_id:
+            if session.user_id and session.user_id != account_id:
                 raise BadResponseError("chat.qwen.ai answered for another account; nothing was stored.")
         with self._exclusive():
-            old = self.state_file.load()
-            old_claims = self._stored_claims()
-            if source is not None:  # again under the lock: a refresh may have run meanwhile
-                held = self.evaluate(old_claims, old, self.clock())
-                if not at_least_as_fresh(claims, held.claims, held.state):
-                    return None
-            same_account = old_claims is not None and old_claims.user_id == claims.user_id
+            book = self._locked_book()
+            held = self._held(book, account_id)
+            # Again under the lock: a refresh may have run meanwhile.
+            if source is not None and held is not None and not at_least_as_fresh(claims, held.claims, held.state):
+                return None
+            old = held.record if held is not None else State()
             record = State(
-                email=session.email if session else (old.email if same_account else None),
-                name=session.name if session else (old.name if same_account else None),
-                last_refresh=old.last_refresh if same_account else None,
+                email=session.email if session and session.email else old.email,
+                name=session.name if session and session.name else old.name,
+                last_refresh=old.last_refresh,
+                expires_at=claims.expires_at,
             )
-            replace_token(self.store, claims.token)
-            self.state_file.save(record)
-            status = self.evaluate(claims, record, self.clock())
+            replace_token(self.store, account_id, claims.token)
+            new_book = book.with_record(account_id, record)
+            save_book(self.store, self.state_file, new_book, before=book)
+            status = self.evaluate(claims, record, self.clock(), account_id=account_id, book=new_book)
         log.info(
-            "A new token was %s%s; it expires %s.",
+            "A new token was %s for %s%s%s; it expires %s.",
             {"token_set": "set", "imported": "imported", "recovered": "recovered"}[event],
+            status.label,
+            " (a new account)" if held is None else "",
             f" from {source}" if source else "",
             format_utc(claims.expires_at),
         )
         self.publish(EngineEvent(event, status, source=source))
-        self._run_hook(claims.token, claims.expires_at)
+        self._run_hook(claims.token, status)
         return status
 
-    def forget(self) -> bool:
-        """Delete the stored token, the previous one, and the state; False if no token was stored."""
+    def forget(self, account: str | None = None) -> bool:
+        """Delete the account: its token, the previous one, and its state; a removed default passes to
+        the first account left. False if no token was stored."""
+        book = self.book()
+        if not book.accounts and account is None:
+            return self.forget_all()
         with self._exclusive():
-            found = forget_all(self.store)
-            self.state_file.delete()
+            book = self._locked_book()
+            account_id = resolve_account(book, account)
+            delete_slots(self.store, account_slots(account_id))
+            new_book = book.without(account_id)
+            if new_book.accounts:
+                save_book(self.store, self.state_file, new_book, before=book)
+            else:
+                self._forget_book()
+            status = self.evaluate(None, State(), self.clock(), account_id=account_id)
+        log.info("The token of %s was forgotten.", account_label(account_id, book.get(account_id)))
+        self.publish(EngineEvent("forgotten", status))
+        return True
+
+    def forget_all(self) -> bool:
+        """Delete every account, token and state (and anything release 0.1.0 left); False if none was stored."""
+        with self._exclusive():
+            book = self._locked_book()
+            found = False
+            for account_id in book.ids:
+                found = delete_slots(self.store, account_slots(account_id)) or found
+            found = delete_slots(self.store, LEGACY_SLOTS) or found
+            self._forget_book()
             status = self.evaluate(None, State(), self.clock())
         if found:
-            log.info("The stored token was forgotten.")
+            log.info("Every stored token was forgotten (%d account(s)).", len(book.accounts))
         self.publish(EngineEvent("forgotten", status))
         return found
 
-    def _run_hook(self, token: str, expires_at: int) -> None:
-        if self.settings.on_refresh:
-            run_hook(self.settings.on_refresh, token, expires_at)
+    def _forget_book(self) -> None:
+        self.store.delete(INDEX)
+        self.state_file.delete()
+
+    def _run_hook(self, token: str, status: Status) -> None:
+        if self.settings.on_refresh and status.claims is not None:
+            run_hook(
+                self.settings.on_refresh,
+                token,
+                status.claims.expires_at,
+                account_id=status.account_id or "",
+                email=status.record.email or "",
+            )

@@ -7,6 +7,7 @@
     │   └── NoKeyringError        no keyring at all here: waiting will not help kind "storage"
     ├── AlreadyRunningError       another daemon/tray, or refresh, holds a lock kind "locked"
     ├── NoTokenError              nothing is stored yet                        kind "missing"
+    ├── AccountError              --account names no account, or several       kind "account"
     ├── ClipboardError            no clipboard mechanism, or it failed         kind "clipboard"
     ├── BrowserError              a browser choice that names no known browser kind "browser"
     └── RefreshError              chat.qwen.ai did not give us a new token
@@ -94,6 +95,12 @@ class NoTokenError(QwenTrayError):
 
     def __init__(self, message: str = "No token is stored yet: paste one with `qwen-tray set-token`.") -> None:
         super().__init__(message)
+
+
+class AccountError(QwenTrayError):
+    """An account selector (``--account``) that names no account we keep, or more than one."""
+
+    kind = "account"
 
 
 class ClipboardError(QwenTrayError):

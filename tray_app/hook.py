@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 HOOK_TIMEOUT = 60.0
 EXPIRES_AT_ENV = "QWEN_TRAY_EXPIRES_AT"
+ACCOUNT_ID_ENV = "QWEN_TRAY_ACCOUNT_ID"
+ACCOUNT_EMAIL_ENV = "QWEN_TRAY_ACCOUNT_EMAIL"
 
 
 def hook_argv(command: str) -> list[str]:
@@ -23,10 +25,21 @@ def hook_argv(command: str) -> list[str]:
     return shlex.split(command, posix=os.name != "nt")
 
 
-def run_hook(command: str, token: str, expires_at: int, *, env: Mapping[str, str] | None = None) -> bool:
-    """Run ``command`` with ``token`` on stdin; True when it exited 0. Failures are logged, not raised."""
+def run_hook(
+    command: str,
+    token: str,
+    expires_at: int,
+    *,
+    account_id: str = "",
+    email: str = "",
+    env: Mapping[str, str] | None = None,
+) -> bool:
+    """Run ``command`` with ``token`` on stdin, and which account it is (id, email: not secrets) and when
+    it expires in the environment; True when it exited 0. Failures are logged, not raised."""
     child_env = dict(os.environ if env is None else env)
     child_env[EXPIRES_AT_ENV] = str(expires_at)
+    child_env[ACCOUNT_ID_ENV] = account_id
+    child_env[ACCOUNT_EMAIL_ENV] = email
     try:
         argv = hook_argv(command)
         result = subprocess.run(

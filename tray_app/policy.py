@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 
 from tray_app.state import State
-from tray_app.token import TokenClaims
+from tray_app.token import TokenFacts
 
 DAY = 86400.0
 
@@ -39,7 +39,7 @@ class TokenState(str, enum.Enum):
         return self in (TokenState.OK, TokenState.EXPIRING, TokenState.BLOCKED)
 
 
-def token_state(claims: TokenClaims | None, state: State, *, now: float, refresh_before_days: float) -> TokenState:
+def token_state(claims: TokenFacts | None, state: State, *, now: float, refresh_before_days: float) -> TokenState:
     if claims is None:
         return TokenState.MISSING
     if state.rejected_exp == claims.expires_at:
@@ -53,7 +53,7 @@ def token_state(claims: TokenClaims | None, state: State, *, now: float, refresh
     return TokenState.OK
 
 
-def refresh_due_at(claims: TokenClaims | None, state: State, *, now: float, refresh_before_days: float) -> float | None:
+def refresh_due_at(claims: TokenFacts | None, state: State, *, now: float, refresh_before_days: float) -> float | None:
     """When the next automatic refresh should run; None when only a new token from the browser helps."""
     kind = token_state(claims, state, now=now, refresh_before_days=refresh_before_days)
     if claims is None or kind in (TokenState.MISSING, TokenState.INVALID, TokenState.EXPIRED):
@@ -72,7 +72,7 @@ class Decision:
     wait: float
 
 
-def decide(claims: TokenClaims | None, state: State, *, now: float, refresh_before_days: float) -> Decision:
+def decide(claims: TokenFacts | None, state: State, *, now: float, refresh_before_days: float) -> Decision:
     due = refresh_due_at(claims, state, now=now, refresh_before_days=refresh_before_days)
     if due is not None and due <= now:
         return Decision(refresh=True, wait=0.0)
@@ -135,7 +135,7 @@ def quick_retry_pause(kind: str, attempt: int, retry_after: float | None) -> flo
 
 
 def recovery_due(
-    state: TokenState, claims: TokenClaims | None, record: State, *, now: float, last_look: float | None
+    state: TokenState, claims: TokenFacts | None, record: State, *, now: float, last_look: float | None
 ) -> bool:
     """Whether to look in the browsers for a newer token of our account: ours is rejected or expired, or
     has under a day left while refreshing keeps failing; and the last look is long enough ago."""
@@ -147,3 +147,31 @@ def recovery_due(
         and record.last_error is not None
     )
     return (dead or dying) and (last_look is None or now - last_look >= RECOVERY_INTERVAL)
+
+
+def urgency(state: TokenState, expires_at: float | None) -> tuple[int, float]:
+    """A sort key putting the account that most needs a person first: the worst state (in the order
+    :class:`TokenState` lists them), then the least time left."""
+    order = list(TokenState).index(state)
+    return order, float("inf") if expires_at is None else expires_at
+
+
+def next_start_at(
+    now: float,
+    *,
+    last_start: float | None,
+    in_flight: int,
+    max_in_flight: int,
+    per_second: float,
+    paused_until: float | None,
+) -> float | None:
+    """When the next automatic refresh may start: ``1/per_second`` after the last one, not before a
+    server-wide pause (a 429) ends; None while ``max_in_flight`` are on the wire."""
+    if in_flight >= max_in_flight:
+        return None
+    start = now
+    if last_start is not None:
+        start = max(start, last_start + 1.0 / per_second)
+    if paused_until is not None:
+        start = max(start, paused_until)
+    return start

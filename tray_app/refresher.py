@@ -1,18 +1,25 @@
-"""The refresher thread: looks at the clock at least once a minute, refreshes when the policy says so.
+"""The refresher: one thread that keeps every account alive, looking at the clock at least once a minute.
 
-It only asks (policy), waits (an Event, never ``time.sleep``) and acts (the engine). ``step()`` is one
-look, so tests drive it on a fake clock without a thread.
+It only asks (policy), waits (an Event, never ``time.sleep``) and acts (the engine). What is due is
+decided from the state file alone (each account's expiry is kept there), so a look reads the keyring
+for no account; the keyring is read when the state file changed (the default account's token, which
+also tells whether the keyring works) and for each refresh. Refreshes run on a few worker threads
+(``max_refreshes_in_flight``), started no faster than ``max_refreshes_per_second``; a rate limit from
+chat.qwen.ai pauses them all. ``step()`` is one look: without :meth:`start` it runs the refreshes
+itself, so tests drive it on a fake clock without a thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from tray_app.engine import EngineEvent, Status, TokenService
+from tray_app.engine import EngineEvent, Status, TokenService, most_urgent
 from tray_app.errors import QwenTrayError, RefreshError, StorageError
-from tray_app.policy import CHECK_INTERVAL, Decision, TokenState, decide, recovery_due
+from tray_app.policy import CHECK_INTERVAL, TokenState, decide, next_start_at, recovery_due
+from tray_app.state import Book, State
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +28,7 @@ MIN_REAL_WAIT = 0.25
 
 
 class Refresher:
-    """Keeps the token alive on its own thread until :meth:`stop`."""
+    """Keeps every account's token alive on its own thread until :meth:`stop`."""
 
     def __init__(
         self, service: TokenService, *, stop_event: threading.Event | None = None, time_scale: float = 1.0
@@ -32,17 +39,32 @@ class Refresher:
         #: Set to stop; the engine's quick retries wait on it too, so stop() interrupts them.
         self.stop_event = stop_event or threading.Event()
         self._wake = threading.Event()
-        self._manual = threading.Event()
         self._thread: threading.Thread | None = None
+        self._workers: ThreadPoolExecutor | None = None
+        #: Guards the three below, which the worker threads change as refreshes end.
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        #: Accounts asked for by "Refresh now" (None: the default account), run at the next look.
+        self._manual: set[str | None] = set()
+        #: When each account's last attempt started (service clock): a failure the engine does not
+        #: record (a keyring that failed) is not tried again before CHECK_INTERVAL.
+        self._tried_at: dict[str, float] = {}
+        self._last_start: float | None = None
+        #: When the pacing lets the next due refresh start (None: nothing waits for it, or the workers
+        #: are all busy and the one that finishes wakes us).
+        self._next_slot: float | None = None
+        self._book: Book | None = None
+        self._default_status: Status | None = None
         self._seen_mtime: int | None = None
-        self._status: Status | None = None
-        self._shown_state: TokenState | None = None
-        #: When the browsers were last looked at for a newer token (recovery), on the service's clock.
-        self._last_recovery_look: float | None = None
+        self._shown: dict[str, TokenState] = {}
+        #: When the browsers were last looked at for each account's newer token (recovery).
+        self._last_recovery_look: dict[str, float] = {}
         #: Why the token store failed the last look; said once, as a locked keyring fails every look.
         self._store_trouble: StorageError | None = None
 
     def start(self) -> None:
+        settings = self.service.settings
+        self._workers = ThreadPoolExecutor(settings.max_refreshes_in_flight, thread_name_prefix="qwen-refresh")
         self._thread = threading.Thread(target=self.run, name="qwen-refresher", daemon=True)
         self._thread.start()
 
@@ -52,10 +74,20 @@ class Refresher:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        if self._workers is not None:
+            self._workers.shutdown(wait=False, cancel_futures=True)
 
-    def refresh_now(self) -> None:
-        """Ask for a refresh on the refresher thread (the tray's "Refresh now"); returns at once."""
-        self._manual.set()
+    def refresh_now(self, account: str | None = None) -> None:
+        """Ask for a refresh of ``account`` (an id; None: the default) on the refresher's threads (the
+        tray's "Refresh now"); returns at once."""
+        with self._lock:
+            self._manual.add(account)
+        self._wake.set()
+
+    def look_again(self) -> None:
+        """Read the state and the store again now, not only when the state file changed (the tray's
+        "Retry", and after the tray changed an account)."""
+        self._book = None
         self._wake.set()
 
     def run(self) -> None:
@@ -65,7 +97,8 @@ class Refresher:
             self._wake.clear()
 
     def step(self) -> float:
-        """One look: reload what changed, refresh if due, publish a state change. Returns seconds to wait."""
+        """One look: reload what changed, start the refreshes that are due, publish what changed.
+        Returns the seconds to wait before the next look."""
         try:
             wait = self._step()
         except StorageError as exc:
@@ -83,93 +116,203 @@ class Refresher:
             log.info("%s works again.", where[:1].upper() + where[1:])
         return wait
 
-    def look_again(self) -> None:
-        """Read the store again now, not only when the state file changed (the tray's "Retry")."""
-        self._status = None
-        self._wake.set()
-
     def _report_store_trouble(self, error: StorageError) -> None:
         """A locked or silent keyring may come back: say so once (not at every look), and keep looking
-        (the next look reads the store again, as nothing was read this time). Subscribers (the tray)
-        get an UNKNOWN status saying why, once per new reason."""
+        (the next look reads the store again). Subscribers (the tray) get an UNKNOWN status saying why,
+        once per new reason."""
         said, self._store_trouble = self._store_trouble, error
-        self._status = None
+        self._book = None
         if said is not None and said.message == error.message:
             log.debug("Still: %s", error)
             return
         log.warning("%s qwen-tray looks again every minute and will say when it works.", error)
-        self._shown_state = TokenState.UNKNOWN
-        self.service.publish(EngineEvent("state_changed", self.service.trouble_status(error)))
+        trouble = self.service.trouble_status(error)
+        self._shown = {trouble.account_id or "": TokenState.UNKNOWN}
+        self.service.publish(EngineEvent("state_changed", trouble, statuses=(trouble,)))
+
+    # -- one look ---------------------------------------------------------------------------------
 
     def _step(self) -> float:
-        manual = self._manual.is_set()
-        self._manual.clear()
-        status = self._current_status()
-        decision = self._decide(status)
-        if manual or decision.refresh:
-            self._status = None  # the engine writes state; read it afresh after
+        statuses = self._statuses()
+        ran = self._start_due(statuses)
+        if ran:  # inline refreshes (no worker threads) changed the state: look at it afresh
+            statuses = self._statuses()
+        if self._recover(statuses):
+            statuses = self._statuses()
+        self._note_states(statuses)
+        return self._next_wait(statuses)
+
+    def _statuses(self) -> list[Status]:
+        """Every account's status at the service's clock; the book and the default account's token are
+        read again only when the state file changed (another process or a refresh wrote it)."""
+        mtime = self.service.state_file.mtime_ns()
+        if self._book is None or mtime != self._seen_mtime:
+            self._seen_mtime = mtime
+            book = self.service.book()
+            self._default_status = self.service.status() if book.accounts else None
+            self._book = book
+        now = self.service.clock()
+        statuses = self.service.statuses(self._book, now)
+        default = self._default_status
+        if default is not None and default.account_id in self._book.ids:
+            at = self._book.ids.index(default.account_id)
+            statuses[at] = self.service.evaluate(
+                default.claims, statuses[at].record, now, account_id=default.account_id, book=self._book
+            )
+        return statuses
+
+    def _due(self, statuses: list[Status]) -> list[tuple[str, bool]]:
+        """(account id, forced) to refresh now, in order: those asked for by hand, then by due time."""
+        with self._lock:
+            manual, self._manual = self._manual, set()
+            busy = set(self._in_flight)
+        ids = [s.account_id for s in statuses if s.account_id]
+        default = self._book.default if self._book is not None else None
+        wanted = [default if each is None else each for each in manual]
+        queue = [(each, True) for each in ids if each in wanted and each not in busy]
+        settings = self.service.settings
+        due = []
+        for status in statuses:
+            account_id = status.account_id
+            if not account_id or account_id in busy or account_id in wanted:
+                continue
+            tried = self._tried_at.get(account_id)
+            if tried is not None and status.now - tried < CHECK_INTERVAL:
+                continue
+            decision = decide(
+                status.claims, status.record, now=status.now, refresh_before_days=settings.refresh_before_days
+            )
+            if decision.refresh and (status.due_at is None or status.due_at <= status.now):
+                due.append((status.due_at or status.now, account_id))
+        return queue + [(account_id, False) for _, account_id in sorted(due)]
+
+    def _start_due(self, statuses: list[Status]) -> bool:
+        """Start what is due, as fast as the pacing allows; whether any refresh ran here (inline)."""
+        settings = self.service.settings
+        ran_inline = False
+        paused = self._book.paused_until if self._book is not None else None
+        self._next_slot = None
+        for account_id, forced in self._due(statuses):
+            now = self.service.clock()
+            with self._lock:
+                start = next_start_at(
+                    now,
+                    last_start=self._last_start,
+                    in_flight=len(self._in_flight),
+                    max_in_flight=settings.max_refreshes_in_flight,
+                    per_second=settings.max_refreshes_per_second,
+                    paused_until=None if forced else paused,
+                )
+                if start is None or start > now:
+                    if forced:  # asked for by hand: keep it for the next look
+                        self._manual.add(account_id)
+                    if start is not None:
+                        self._next_slot = start if self._next_slot is None else min(self._next_slot, start)
+                    continue
+                self._in_flight.add(account_id)
+                self._last_start = now
+                self._tried_at[account_id] = now
+            job = self._job(account_id, forced)
+            if self._workers is None:
+                job()
+                ran_inline = True
+            else:
+                self._workers.submit(job)
+        return ran_inline
+
+    def _job(self, account_id: str, forced: bool) -> Callable[[], None]:
+        def refresh() -> None:
             try:
-                self.service.refresh(force=manual, honour_backoff=not manual)
+                self.service.refresh(account_id, force=forced, honour_backoff=not forced)
             except RefreshError as exc:
                 # Recorded in the state (with its backoff), logged and published by the engine.
                 log.debug("Refresh failed: %s", exc.kind)
-            status = self._current_status()
-            decision = self._decide(status)
-            if decision.refresh:  # still due right after an attempt: never spin
-                decision = replace(decision, wait=CHECK_INTERVAL)
-        if self._recover(status):
-            status = self._current_status()
-            decision = self._decide(status)
-        self._note_state(status)
-        return decision.wait
+            except QwenTrayError as exc:
+                log.warning("%s", exc)
+            except Exception:
+                log.exception("Unexpected error refreshing an account; the refresher carries on.")
+            finally:
+                with self._lock:
+                    self._in_flight.discard(account_id)
+                self._wake.set()
 
-    def _recovery_on(self) -> bool:
-        return self.service.settings.recover_from_browser
+        return refresh
 
-    def _recover(self, status: Status) -> bool:
-        """With recovery on, and our token dead or dying: a newer token of the same account from a browser
-        (at most one look per RECOVERY_INTERVAL; no network call unless a browser has one)."""
-        if not self._recovery_on() or not recovery_due(
-            status.state, status.claims, status.record, now=status.now, last_look=self._last_recovery_look
-        ):
+    def _next_wait(self, statuses: list[Status]) -> float:
+        """Seconds to the next look: the next due time or pacing slot, and at least once a minute. A
+        refresh due now but held back waits for its pacing slot, or for a worker to finish (which wakes
+        the loop), never in a spin."""
+        now = self.service.clock()
+        wait = CHECK_INTERVAL
+        with self._lock:
+            busy = set(self._in_flight)
+        for status in statuses:
+            if status.account_id in busy or status.due_at is None:
+                continue
+            tried = self._tried_at.get(status.account_id or "")
+            earliest = status.due_at if tried is None else max(status.due_at, tried + CHECK_INTERVAL)
+            if earliest > now:
+                wait = min(wait, earliest - now)
+        if self._next_slot is not None:
+            wait = min(wait, self._next_slot - now)
+        return max(wait, 0.0)
+
+    # -- recovery from the browser ----------------------------------------------------------------
+
+    def _recover(self, statuses: list[Status]) -> bool:
+        """With recovery on, for each account whose token is dead or dying: a newer token of it from a
+        browser (at most one look per RECOVERY_INTERVAL per account; no network call unless a browser
+        has one). Whether any was stored."""
+        if not self.service.settings.recover_from_browser:
             return False
-        self._last_recovery_look = status.now
-        try:
-            outcome = self.service.recover_from_browser()
-        except QwenTrayError as exc:
-            log.warning("Recovery from the browser failed: %s", exc)
-            return False
-        if outcome is None or not outcome.stored:
-            return False
-        self._status = None  # read the recovered token afresh
-        return True
+        stored = False
+        for status in statuses:
+            account_id = status.account_id
+            if not account_id or not recovery_due(
+                status.state,
+                status.claims,
+                status.record,
+                now=status.now,
+                last_look=self._last_recovery_look.get(account_id),
+            ):
+                continue
+            self._last_recovery_look[account_id] = status.now
+            try:
+                outcome = self.service.recover_from_browser(account_id)
+            except QwenTrayError as exc:
+                log.warning("Recovery from the browser failed: %s", exc)
+                continue
+            if outcome is not None and outcome.stored:
+                self._book = None  # read the recovered token afresh
+                stored = True
+        return stored
 
-    def _decide(self, status: Status) -> Decision:
-        return decide(
-            status.claims,
-            status.record,
-            now=status.now,
-            refresh_before_days=self.service.settings.refresh_before_days,
-        )
+    # -- telling subscribers ----------------------------------------------------------------------
 
-    def _current_status(self) -> Status:
-        """The engine's status, re-reading the keyring only when the state file changed (another
-        process set or refreshed the token); otherwise only the clock moves."""
-        mtime = self.service.state_file.mtime_ns()
-        if self._status is None or mtime != self._seen_mtime:
-            self._seen_mtime = mtime
-            self._status = self.service.status()
-            return self._status
-        return self.service.evaluate(self._status.claims, self._status.record, self.service.clock())
-
-    def _note_state(self, status: Status) -> None:
-        """Publish ``checked`` after every look (the tray's days-left label follows the clock) and
-        ``state_changed`` when the state moved."""
-        if status.state is not self._shown_state:
-            previous, self._shown_state = self._shown_state, status.state
+    def _note_states(self, statuses: list[Status]) -> None:
+        """Publish ``state_changed`` for each account whose state moved, and ``checked`` after every
+        look (the tray's days-left label follows the clock) with the most urgent account and all."""
+        shown: dict[str, TokenState] = {}
+        for status in statuses:
+            account_id = status.account_id or ""
+            shown[account_id] = status.state
+            previous = self._shown.get(account_id)
+            if status.state is previous:
+                continue
+            who = f" ({status.label})" if len(statuses) > 1 else ""
             if previous is None:
-                log.info("Token state: %s.", status.state.value)
+                log.info("Token state%s: %s.", who, status.state.value)
             else:
-                log.info("Token state: %s -> %s.", previous.value, status.state.value)
-            self.service.publish(EngineEvent("state_changed", status))
-        self.service.publish(EngineEvent("checked", status))
+                log.info("Token state%s: %s -> %s.", who, previous.value, status.state.value)
+            self.service.publish(EngineEvent("state_changed", status, statuses=tuple(statuses)))
+        if not statuses:  # no account at all: one MISSING status stands for it
+            missing = self.service.evaluate(None, State(), self.service.clock())
+            shown[""] = TokenState.MISSING
+            if self._shown.get("") is not TokenState.MISSING:
+                log.info("Token state: missing.")
+                self.service.publish(EngineEvent("state_changed", missing))
+            statuses = [missing]
+        self._shown = shown
+        urgent = most_urgent(statuses)
+        assert urgent is not None  # noqa: S101 - statuses is never empty here
+        self.service.publish(EngineEvent("checked", urgent, statuses=tuple(s for s in statuses if s.account_id)))

@@ -1,7 +1,9 @@
-"""Non-secret state (account, last refresh, last error, backoff) in a JSON file written atomically.
+"""Non-secret state in a JSON file written atomically: the accounts we keep (their ids, in order, and the
+default), and per account its email, expiry, last refresh, last error and backoff.
 
-The token is never here: expiry and account id are read from the token itself, so this file and the
-keyring can never disagree about them. Losing this file loses only history.
+The token is never here. Each account's expiry is a copy of its token's ``exp``, kept so the refresher
+can decide what is due without reading the keyring for every account; the token is checked when read.
+Losing this file loses only history: the keyring keeps a copy of the account list (see accounts.py).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,8 @@ class State:
 
     email: str | None = None
     name: str | None = None
+    #: The stored token's ``exp`` (a copy: the token, checked when read, wins if they differ).
+    expires_at: int | None = None
     #: Unix time of the last successful refresh (a new token from the server, stored).
     last_refresh: float | None = None
     last_error: LastError | None = None
@@ -59,21 +63,108 @@ class State:
         return cls(**known, extra=extra)
 
 
+@dataclass(frozen=True)
+class Account:
+    """One account: its id (the token's ``id`` claim) and what we remember of it."""
+
+    id: str
+    record: State
+
+
+@dataclass(frozen=True)
+class Book:
+    """Every account we keep, in the order they were added, and which one is the default."""
+
+    accounts: tuple[Account, ...] = ()
+    default: str | None = None
+    #: No automatic refresh of any account before this unix time: chat.qwen.ai rate-limited us, and all
+    #: accounts are one client to it.
+    paused_until: float | None = None
+    #: A release 0.1.0 state file (one account, no ids), read as it was: accounts.py upgrades it.
+    legacy: State | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(account.id for account in self.accounts)
+
+    def get(self, account_id: str) -> State | None:
+        for account in self.accounts:
+            if account.id == account_id:
+                return account.record
+        return None
+
+    def with_record(self, account_id: str, record: State) -> Book:
+        """This book with ``account_id``'s record replaced, or the account added last (the first one
+        added becomes the default)."""
+        if self.get(account_id) is None:
+            return replace(
+                self, accounts=(*self.accounts, Account(account_id, record)), default=self.default or account_id
+            )
+        accounts = tuple(Account(a.id, record) if a.id == account_id else a for a in self.accounts)
+        return replace(self, accounts=accounts)
+
+    def without(self, account_id: str) -> Book:
+        """This book without ``account_id``; a removed default passes to the first one left."""
+        accounts = tuple(a for a in self.accounts if a.id != account_id)
+        default = self.default if self.default != account_id else (accounts[0].id if accounts else None)
+        return replace(self, accounts=accounts, default=default)
+
+    def with_default(self, account_id: str) -> Book:
+        return replace(self, default=account_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": BOOK_VERSION,
+            "default": self.default,
+            "paused_until": self.paused_until,
+            "accounts": [{"id": a.id, **a.record.to_json()} for a in self.accounts],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Book:
+        """A book from the state file; a 0.1.0 file (no ``accounts``) comes back as ``legacy``."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if "accounts" not in data:
+            return cls(legacy=State.from_json(data))
+        accounts: list[Account] = []
+        for item in data["accounts"]:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+                raise ValueError("an account without an id")
+            fields_only = {key: value for key, value in item.items() if key != "id"}
+            accounts.append(Account(item["id"], State.from_json(fields_only)))
+        ids = [a.id for a in accounts]
+        default = data.get("default")
+        if default not in ids:
+            default = ids[0] if ids else None
+        paused = data.get("paused_until")
+        return cls(
+            accounts=tuple(accounts),
+            default=default,
+            paused_until=float(paused) if isinstance(paused, (int, float)) and not isinstance(paused, bool) else None,
+        )
+
+
+BOOK_VERSION = 2
+
+
 class StateFile:
-    """Load and save :class:`State`; saves are atomic (temp file, fsync, rename)."""
+    """Load and save the :class:`Book`; saves are atomic (temp file, fsync, rename)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> State:
+    def load(self) -> Book | None:
+        """The book; None when there is no state file, or one we cannot read (accounts.py rebuilds it
+        from the keyring's copy of the account list)."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            return State.from_json(data)
+            return Book.from_json(data)
         except FileNotFoundError:
-            return State()
+            return None
         except (OSError, ValueError, TypeError) as exc:
-            log.warning("Ignoring unreadable state file %s (%s); starting afresh.", self.path, exc)
-            return State()
+            log.warning("Ignoring unreadable state file %s (%s); rebuilding it.", self.path, exc)
+            return None
 
     def mtime_ns(self) -> int | None:
         """Changes whenever another process saves; cheap enough to check every minute."""
@@ -82,10 +173,10 @@ class StateFile:
         except OSError:
             return None
 
-    def save(self, state: State) -> None:
+    def save(self, book: Book) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n")
+            write_atomically(self.path, json.dumps(book.to_json(), indent=1) + "\n")
         except OSError as exc:
             raise StorageError(f"Cannot write the state file {self.path}: {exc.strerror or exc}") from exc
 

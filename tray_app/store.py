@@ -1,8 +1,11 @@
 """Where the token lives: the OS keyring (default) or, opt-in only, a 0600 file.
 
-A store holds two slots, the current token and the one before it, so a bad replacement can never
-strand the user. Every keyring call is bounded by a timeout: a locked keyring waiting on a prompt no one
-will answer must not hang a refresh or the CLI.
+Each account has two slots, its current token and the one before it (``token:<id>``,
+``previous_token:<id>``), so a bad replacement can never strand the user; the slot ``accounts`` holds
+a copy of the account list (not a secret: the keyring is where it survives a lost state file).
+
+Every keyring call is bounded by a timeout: a locked keyring waiting on a prompt no one will answer
+must not hang a refresh or the CLI.
 """
 
 from __future__ import annotations
@@ -19,9 +22,24 @@ from typing import Any, Protocol, TypeVar
 
 from tray_app.errors import NoKeyringError, StorageError
 
+#: Release 0.1.0's slots: one account, no id. Read once, to upgrade (accounts.py), then deleted.
 CURRENT = "token"
 PREVIOUS = "previous_token"
 SLOTS = (CURRENT, PREVIOUS)
+#: The copy of the account list.
+INDEX = "accounts"
+
+
+def current_slot(account_id: str) -> str:
+    return f"{CURRENT}:{account_id}"
+
+
+def previous_slot(account_id: str) -> str:
+    return f"{PREVIOUS}:{account_id}"
+
+
+def account_slots(account_id: str) -> tuple[str, str]:
+    return current_slot(account_id), previous_slot(account_id)
 
 KEYRING_SERVICE = "qwen-tray"
 
@@ -53,39 +71,41 @@ class TokenStore(Protocol):
     def description(self) -> str:
         """Where the token is, for messages ("the desktop keyring (Secret Service)", "the file …")."""
 
-    def get(self, slot: str = CURRENT) -> str | None: ...
+    def get(self, slot: str) -> str | None: ...
 
-    def set(self, token: str, slot: str = CURRENT) -> None: ...
+    def set(self, token: str, slot: str) -> None: ...
 
-    def delete(self, slot: str = CURRENT) -> None: ...
+    def delete(self, slot: str) -> None: ...
 
     def check_exists(self) -> None:
         """Raise NoKeyringError if this store cannot exist here at all (no keyring call: a look at the
         choice made); trouble that may pass, such as a locked keyring, shows when the token is read."""
 
 
-def replace_token(store: TokenStore, token: str) -> None:
-    """Make ``token`` current, keeping the old one as previous; verify by reading it back.
+def replace_token(store: TokenStore, account_id: str, token: str) -> None:
+    """Make ``token`` the account's current token, keeping the old one as previous; verify by reading it
+    back.
 
     At every step a usable token is stored: the old one is copied to the previous slot before the
     current slot is touched, and restored if the new one does not read back.
     """
-    old = store.get(CURRENT)
+    current, previous = account_slots(account_id)
+    old = store.get(current)
     if old == token:
         return
     if old is not None:
-        store.set(old, PREVIOUS)
-    store.set(token, CURRENT)
-    if store.get(CURRENT) != token:
+        store.set(old, previous)
+    store.set(token, current)
+    if store.get(current) != token:
         if old is not None:
-            store.set(old, CURRENT)
+            store.set(old, current)
         raise StorageError(f"The token did not read back from {store.description}; the old one was kept.")
 
 
-def forget_all(store: TokenStore) -> bool:
-    """Delete both slots; whether a token was stored (False: there was nothing to forget)."""
+def delete_slots(store: TokenStore, slots: tuple[str, ...]) -> bool:
+    """Delete these slots; whether any held a token (False: there was nothing to forget)."""
     found = False
-    for slot in SLOTS:
+    for slot in slots:
         if store.get(slot) is not None:
             store.delete(slot)
             found = True
@@ -130,14 +150,14 @@ class KeyringStore:
     def check_exists(self) -> None:
         self._resolve()
 
-    def get(self, slot: str = CURRENT) -> str | None:
+    def get(self, slot: str) -> str | None:
         value = self._bounded(lambda: self._backend.get_password(self.service, slot), "read")
         return value if isinstance(value, str) else None
 
-    def set(self, token: str, slot: str = CURRENT) -> None:
+    def set(self, token: str, slot: str) -> None:
         self._bounded(lambda: self._backend.set_password(self.service, slot, token), "write")
 
-    def delete(self, slot: str = CURRENT) -> None:
+    def delete(self, slot: str) -> None:
         from keyring.errors import PasswordDeleteError
 
         def delete_if_present() -> None:
@@ -270,7 +290,7 @@ class FileStore:
             raise StorageError(f"Cannot read the token file {self.path}: {exc}") from exc
         if not isinstance(data, dict):
             raise StorageError(f"The token file {self.path} is damaged; run `qwen-tray forget` and set it again.")
-        return {slot: value for slot, value in data.items() if slot in SLOTS and isinstance(value, str)}
+        return {slot: value for slot, value in data.items() if isinstance(slot, str) and isinstance(value, str)}
 
     def _save(self, data: dict[str, str]) -> None:
         from tray_app.state import write_atomically
@@ -278,21 +298,23 @@ class FileStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if data:
-                write_atomically(self.path, json.dumps(data) + "\n")
+                write_atomically(self.path, json.dumps(data, indent=0) + "\n")
             else:
                 self.path.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot write the token file {self.path}: {exc.strerror or exc}") from exc
 
-    def get(self, slot: str = CURRENT) -> str | None:
+    def get(self, slot: str) -> str | None:
         return self._load().get(slot)
 
-    def set(self, token: str, slot: str = CURRENT) -> None:
+    def set(self, token: str, slot: str) -> None:
         data = self._load()
+        if data.get(slot) == token:
+            return
         data[slot] = token
         self._save(data)
 
-    def delete(self, slot: str = CURRENT) -> None:
+    def delete(self, slot: str) -> None:
         data = self._load()
         if data.pop(slot, None) is not None:
             self._save(data)

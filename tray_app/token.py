@@ -48,6 +48,19 @@ class TokenClaims:
         return f"TokenClaims(user_id={self.user_id!r}, expires_at={self.expires_at})"
 
 
+@dataclass(frozen=True)
+class KnownExpiry:
+    """What the state file remembers of an account's token (never the token): enough to decide when to
+    refresh and what the icon shows, without reading the keyring."""
+
+    expires_at: int
+    user_id: str | None
+
+
+#: What decisions need of a token: its expiry and account, from the token itself or the state file.
+TokenFacts = TokenClaims | KnownExpiry
+
+
 def decode_token(token: str) -> TokenClaims:
     """Decode a bare JWT's payload for ``id`` and ``exp``; raise TokenFormatError if it is not one."""
     parts = token.split(".")
