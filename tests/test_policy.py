@@ -15,9 +15,11 @@ from tray_app.policy import (
     TokenState,
     backoff_seconds,
     decide,
+    next_start_at,
     quick_retry_pause,
     refresh_due_at,
     token_state,
+    urgency,
 )
 from tray_app.state import LastError, State
 from tray_app.token import TokenClaims
@@ -168,3 +170,43 @@ def test_quick_retries(kind: str, attempt: int, retry_after: float | None, expec
     assert quick_retry_pause(kind, attempt, retry_after) == expected
     total = sum(p for p in (quick_retry_pause("network", n, None) for n in (1, 2)) if p)
     assert total <= 10
+
+
+# -- pacing several accounts ---------------------------------------------------------------------------
+
+
+def pace(now: float, last: float | None, *, in_flight: int = 0, paused: float | None = None) -> float | None:
+    return next_start_at(
+        now, last_start=last, in_flight=in_flight, max_in_flight=4, per_second=2.0, paused_until=paused
+    )
+
+
+def test_refreshes_start_half_a_second_apart_at_two_a_second() -> None:
+    assert pace(NOW, None) == NOW
+    assert pace(NOW, NOW) == NOW + 0.5, "the next slot, in the future: wait for it"
+    assert pace(NOW + 0.5, NOW) == NOW + 0.5
+
+
+def test_a_late_look_keeps_the_pace_but_never_bursts() -> None:
+    assert pace(NOW + 0.6, NOW) == NOW + 0.5, "a tenth late: the slot stands, so lateness does not add up"
+    assert pace(NOW + 10, NOW) == NOW + 9.5, "ten seconds late: one slot caught up, not twenty"
+    assert pace(NOW + 10, NOW + 9.5) == NOW + 10.0
+    assert pace(NOW + 10, NOW + 10.0) == NOW + 10.5
+
+
+def test_a_full_wire_or_a_rate_limit_holds_every_start() -> None:
+    assert pace(NOW, None, in_flight=4) is None
+    assert pace(NOW, None, in_flight=3) == NOW
+    assert pace(NOW, NOW - 5, paused=NOW + 600) == NOW + 600
+
+
+def test_the_most_urgent_account_is_the_worst_state_then_the_least_time_left() -> None:
+    keys = {
+        "rejected": urgency(TokenState.INVALID, NOW + 5 * DAY),
+        "expired": urgency(TokenState.EXPIRED, NOW - DAY),
+        "expiring soon": urgency(TokenState.EXPIRING, NOW + 0.5 * DAY),
+        "expiring later": urgency(TokenState.EXPIRING, NOW + 2 * DAY),
+        "ok": urgency(TokenState.OK, NOW + 6 * DAY),
+        "ok, expiry unknown": urgency(TokenState.OK, None),
+    }
+    assert sorted(keys, key=keys.__getitem__) == list(keys)

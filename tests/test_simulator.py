@@ -7,6 +7,7 @@ in the simulator. Tokens are verified with an HS256 check written in this file, 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -444,6 +445,69 @@ def test_every_request_is_recorded_with_lower_case_headers(
     assert first.bearer_token == token
     assert all(key == key.lower() for key in first.headers)
     assert token not in repr(first)
+
+
+def test_refresh_requests_in_flight_are_counted_and_the_most_at_once_kept(sim: QwenSimulator, account: Account) -> None:
+    """Load tests bound a client's concurrent refreshes by this count, so it must see real overlap."""
+    token = sim.issue_token(account)
+    sim.refresh_delay = 0.5
+    replies: list[Reply] = []
+    threads = [threading.Thread(target=lambda: replies.append(get(sim, token))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: sim.in_flight == 3)
+    assert get(sim, token, path="/elsewhere").status == 404  # not a refresh: not counted
+    assert (sim.in_flight, sim.max_in_flight) == (3, 3)
+    for thread in threads:
+        thread.join(5)
+    wait_until(lambda: len(sim.answers) == 3)  # recorded just after the answer is written
+    assert [reply.status for reply in replies] == [200, 200, 200]
+    assert (sim.in_flight, sim.max_in_flight) == (0, 3)
+    assert [answer.status for answer in sim.answers] == [200, 200, 200]
+    assert sim.refreshed == (account.user_id,) * 3
+
+
+def test_the_most_in_flight_can_be_measured_afresh(sim: QwenSimulator, account: Account) -> None:
+    token = sim.issue_token(account)
+    assert get(sim, token).status == 200
+    wait_until(lambda: sim.in_flight == 0)
+    assert sim.max_in_flight == 1
+    sim.reset_max_in_flight()
+    assert sim.max_in_flight == 0
+
+
+def test_a_refresh_delay_holds_every_refresh_answer(account: Account) -> None:
+    with QwenSimulator(refresh_delay=0.2) as slow:
+        slow.add_account(user_id=account.user_id)
+        started = time.monotonic()
+        assert get(slow, slow.issue_token(account)).status == 200
+        assert time.monotonic() - started >= 0.2
+        started = time.monotonic()
+        assert get(slow, None, path="/elsewhere").status == 404
+        assert time.monotonic() - started < 0.2
+
+
+def test_answers_record_how_each_refresh_ended_and_which_ones_worked(
+    sim: QwenSimulator, clock: FakeClock, account: Account
+) -> None:
+    token = sim.issue_token(account)
+    sim.queue(Behaviour("rate_limited", retry_after="7"), "no_token", "wrapped", "drop", "other_account")
+    for each in range(1, 7):
+        clock.now += 1
+        with contextlib.suppress(http.client.HTTPException, ConnectionError):  # "drop" closes unanswered
+            get(sim, token if each < 6 else "not-a-token")
+        wait_until(lambda n=each: len(sim.answers) == n)  # recorded just after the answer is written
+    assert [(answer.time, answer.status) for answer in sim.answers] == [
+        (START + 1, 429),
+        (START + 2, 200),
+        (START + 3, 200),
+        (START + 4, None),
+        (START + 5, 200),
+        (START + 6, 401),
+    ]
+    # Only "wrapped" gave the account a new token of its own.
+    assert [answer.issued_to for answer in sim.answers] == [None, None, account.user_id, None, None, None]
+    assert sim.refreshed == (account.user_id,)
 
 
 def test_lifecycle(clock: FakeClock) -> None:

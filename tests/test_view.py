@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from tests.helpers import NOW, FakeClock, make_service
 from tray_app.config import Settings
 from tray_app.demo import DEMO_BANNER
-from tray_app.engine import EngineEvent, Status
+from tray_app.engine import EngineEvent, Status, most_urgent
 from tray_app.errors import BlockedError, InvalidTokenError, NetworkError, QwenTrayError, RefreshError
 from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
@@ -17,7 +18,17 @@ from tray_app.simulator import Behaviour, QwenSimulator
 from tray_app.state import LastError, State
 from tray_app.timefmt import format_duration, format_local
 from tray_app.token import TokenClaims
-from tray_app.view import MenuEntry, NoticePolicy, menu_entries, menu_header, retry_header, tray_title
+from tray_app.view import (
+    TOOLTIP_ACCOUNTS,
+    MenuEntry,
+    NoticePolicy,
+    RemovalGuard,
+    fit_title,
+    menu_entries,
+    menu_header,
+    retry_header,
+    tray_title,
+)
 
 ALICE = State(email="alice@example.com", name="Alice")
 
@@ -297,3 +308,135 @@ def test_a_keyring_in_trouble_says_why_and_offers_retry() -> None:
     notice = NoticePolicy().notice_for(EngineEvent("state_changed", trouble), now=NOW, notify_after_refresh=True)
     assert notice is not None and notice.urgent
     assert "The keyring is locked" in notice.body and "Retry" in notice.body
+
+
+# -- several accounts ------------------------------------------------------------------------------------
+
+BOB = State(email="bob@example.com")
+
+
+def account(state: TokenState, days_left: float, record: State, account_id: str, *, is_default: bool = False) -> Status:
+    base = status(state, days_left, record)
+    return replace(base, account_id=account_id, is_default=is_default)
+
+
+def two_accounts() -> tuple[Status, Status]:
+    alice = account(TokenState.OK, 6, ALICE, "alice-id", is_default=True)
+    bob = account(TokenState.EXPIRING, 0.8, BOB, "bob-id")
+    return alice, bob
+
+
+def test_one_account_looks_exactly_as_before() -> None:
+    alone = account(TokenState.OK, 4.2, ALICE, "alice-id", is_default=True)
+    assert menu_entries(alone, Settings(), statuses=(alone,)) == menu_entries(alone, Settings())
+    assert tray_title(alone, (alone,)) == tray_title(alone)
+    assert all(not entry.children for entry in menu_entries(alone, Settings(), statuses=(alone,)))
+
+
+def test_the_title_names_the_most_urgent_then_every_account() -> None:
+    alice, bob = two_accounts()
+    urgent = most_urgent((alice, bob))
+    assert urgent is bob
+    lines = tray_title(bob, (alice, bob)).split("\n")
+    assert lines[0].startswith("Qwen token · bob@example.com · 19 h 12 min left")
+    assert lines[0].endswith("the most urgent of 2 accounts")
+    assert lines[1:] == ["alice@example.com (default): 6 d 0 h left", "bob@example.com: 19 h 12 min left"]
+
+
+def test_a_long_list_of_accounts_keeps_the_tooltip_short() -> None:
+    many = tuple(account(TokenState.OK, 5, State(email=f"u{i}@x.org"), f"id-{i}", is_default=i == 0) for i in range(12))
+    lines = tray_title(many[0], many).split("\n")
+    assert len(lines) == 1 + TOOLTIP_ACCOUNTS + 1
+    assert lines[-1] == "… and 4 more (see the menu)"
+
+
+def test_with_several_accounts_the_top_acts_on_the_default_and_each_has_a_submenu() -> None:
+    alice, bob = two_accounts()
+    entries = menu_entries(bob, Settings(), statuses=(alice, bob))
+    assert entries[0].label.startswith("alice@example.com (default): 6 d 0 h left")
+    top = [(e.label, e.action, e.account) for e in entries[2:6]]
+    assert top == [
+        ("Copy token", "copy", None),
+        ("Paste new token", "paste", None),
+        ("Import from browser", "import", None),
+        ("Refresh now", "refresh", None),
+    ], "the order a keyboard user (and the tests) know, acting on the default"
+    assert next(e.action for e in entries if e.action and e.enabled) == "copy"
+    assert [e.action for e in entries if e.default] == ["copy"]
+    assert entries[-1].action == "quit"
+    submenus = [e for e in entries if e.children]
+    assert [e.label for e in submenus] == [
+        "alice@example.com (default): 6 d 0 h left",
+        "bob@example.com: 19 h 12 min left",
+    ]
+    assert entries.index(submenus[0]) == 7 and entries[6].is_separator, "after Refresh now, a section of its own"
+    assert entries[9].is_separator and entries[10].action == "open_site"
+    for submenu, who in zip(submenus, ("alice-id", "bob-id"), strict=True):
+        assert [(c.label, c.action, c.account) for c in submenu.children] == [
+            ("Copy token", "copy", who),
+            ("Refresh now", "refresh", who),
+            ("Make default", "use", who),
+            ("Remove", "remove", who),
+        ]
+        assert not any(c.default for c in submenu.children), "a left click copies the default's token only"
+    make_default = {s.children[2].account: s.children[2] for s in submenus}
+    assert (make_default["alice-id"].enabled, make_default["alice-id"].checked) == (False, True)
+    assert (make_default["bob-id"].enabled, make_default["bob-id"].checked) == (True, False)
+
+
+def test_an_armed_remove_says_the_next_click_removes() -> None:
+    alice, bob = two_accounts()
+    entries = menu_entries(bob, Settings(), statuses=(alice, bob), armed=frozenset({"bob-id"}))
+    removes = {e.children[3].account: e.children[3].label for e in entries if e.children}
+    assert removes == {"alice-id": "Remove", "bob-id": "Remove: click again to confirm"}
+
+
+def test_a_dead_account_offers_no_copy_or_refresh_in_its_submenu() -> None:
+    alice = account(TokenState.OK, 6, ALICE, "alice-id", is_default=True)
+    dead = account(TokenState.INVALID, 3, BOB, "bob-id")
+    entries = menu_entries(dead, Settings(), statuses=(alice, dead))
+    bob = next(e for e in entries if e.children and e.label.startswith("bob"))
+    assert bob.label == "bob@example.com: rejected"
+    assert [c.action for c in bob.children if c.enabled] == ["copy", "use", "remove"]
+    assert tray_title(dead, (alice, dead)).startswith("Qwen token · bob@example.com · rejected by chat.qwen.ai")
+
+
+def test_remove_needs_a_second_click_within_the_window() -> None:
+    guard = RemovalGuard(window=30)
+    assert guard.click("bob", 100.0) is False
+    assert guard.armed(110.0) == frozenset({"bob"})
+    assert guard.next_expiry(110.0) == 20
+    assert guard.click("alice", 111.0) is False, "arming another account does not remove either"
+    assert guard.click("bob", 125.0) is True
+    assert guard.armed(126.0) == frozenset({"alice"})
+    assert guard.click("alice", 142.0) is False, "too late: armed again, not removed"
+    assert guard.armed(200.0) == frozenset()
+    assert guard.next_expiry(200.0) is None
+
+
+def test_trouble_is_named_and_kept_quiet_per_account() -> None:
+    policy = NoticePolicy()
+    alice, bob = two_accounts()
+    down = NetworkError("Cannot reach chat.qwen.ai.")
+    first = policy.notice_for(
+        EngineEvent("refresh_failed", alice, down), now=NOW, notify_after_refresh=True, name_account=True
+    )
+    assert first is not None and first.body.startswith("alice@example.com: Cannot reach")
+    other = policy.notice_for(
+        EngineEvent("refresh_failed", bob, down), now=NOW + 1, notify_after_refresh=True, name_account=True
+    )
+    assert other is not None and other.body.startswith("bob@example.com: "), "another account's trouble is news"
+    assert policy.notice_for(EngineEvent("refresh_failed", bob, down), now=NOW + 2, notify_after_refresh=True) is None
+    policy.notice_for(EngineEvent("refreshed", alice), now=NOW + 3, notify_after_refresh=False)
+    assert policy.notice_for(EngineEvent("refresh_failed", alice, down), now=NOW + 4, notify_after_refresh=True)
+    assert policy.notice_for(EngineEvent("refresh_failed", bob, down), now=NOW + 5, notify_after_refresh=True) is None
+
+
+def test_a_long_title_is_cut_at_whole_lines_for_windows() -> None:
+    alice, bob = two_accounts()
+    title = tray_title(bob, (alice, bob))
+    assert len(title) > 127
+    fitted = fit_title(title, 127)
+    assert fitted == title.split("\n")[0]
+    assert fit_title("x" * 200, 127) == "x" * 126 + "…"
+    assert fit_title("short", 127) == "short"

@@ -16,17 +16,14 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import plistlib
 import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from xml.parsers.expat import ExpatError
 
 from tray_app.errors import QwenTrayError
 from tray_app.paths import APP_NAME
@@ -133,6 +130,8 @@ def launch_command(
 
 
 def _script_folders() -> list[Path]:
+    import sysconfig  # only when the autostart entry is written: not loaded by every tray start
+
     folders = [Path(sys.executable).parent]
     scripts = sysconfig.get_path("scripts")
     if scripts and Path(scripts) not in folders:
@@ -222,6 +221,8 @@ def launch_agent_plist(command: LaunchCommand) -> bytes:
         "ProcessType": "Interactive",
         "KeepAlive": False,
     }
+    import plistlib  # macOS only (with pyexpat): not loaded on Linux and Windows
+
     return plistlib.dumps(agent, fmt=plistlib.FMT_XML)
 
 
@@ -229,6 +230,9 @@ def launch_agent_state(data: bytes | None) -> EntryState:
     """Ours if its Label is ours; ``Disabled=true`` switches it off."""
     if data is None:
         return EntryState.ABSENT
+    import plistlib  # macOS only (with pyexpat): not loaded on Linux and Windows
+    from xml.parsers.expat import ExpatError
+
     try:
         agent = plistlib.loads(data)
     except (ValueError, ExpatError):

@@ -7,7 +7,9 @@ followed, so the Authorization header never leaves the origin we were given.
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -194,6 +196,13 @@ def check_new_token(session: Session, presented: TokenClaims, *, now: float) -> 
     return claims
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context (the CA bundle loaded once) for every client: a refresher with many accounts makes
+    a client per refresh, and loading the bundle each time cost a third of a refresh's CPU."""
+    return httpx.create_ssl_context()
+
+
 class QwenClient:
     """Calls ``GET {base_url}/api/v1/auths/``. Pass ``http`` to share or fake the transport; the
     browser User-Agent, the no-redirect rule and the timeouts apply to every request either way."""
@@ -202,7 +211,7 @@ class QwenClient:
         self.base_url = check_base_url(base_url)
         self.deadline = ATTEMPT_DEADLINE if deadline is None else deadline
         self._timeout = httpx.Timeout(self.deadline, connect=min(5.0, self.deadline))
-        self._http = http or httpx.Client()
+        self._http = http or httpx.Client(verify=_tls_context())
 
     def close(self) -> None:
         self._http.close()

@@ -258,9 +258,9 @@ class TokenService:
         """The id of the account ``account`` names (raises NoTokenError or AccountError)."""
         return resolve_account(self.book(), account)
 
-    def status(self, account: str | None = None) -> Status:
-        """One account's status, its token read from the store and checked."""
-        book = self.book()
+    def status(self, account: str | None = None, *, book: Book | None = None) -> Status:
+        """One account's status, its token read from the store and checked (``book``: as just read)."""
+        book = self.book() if book is None else book
         account_id = resolve_account(book, account) if book.accounts or account else None
         if account_id is None:
             return self.evaluate(None, State(), self.clock())
@@ -401,11 +401,21 @@ class TokenService:
                     pause = quick_retry_pause(exc.kind, attempt, retry_after)
                     if pause is None:
                         raise
+                    if isinstance(exc, RateLimitedError):
+                        self._pause_all(self.clock() + pause)
                     wait = format_duration(pause)
                     log.info("Refresh attempt %d failed (%s); retrying in %s.", attempt, exc.kind, wait)
                     if self._wait(pause):
                         raise
                     attempt += 1
+
+    def _pause_all(self, until: float) -> None:
+        """No automatic refresh of any account before ``until``: chat.qwen.ai rate-limited one of them,
+        and every account is one client to it (the refresher reads the pause from the state file)."""
+        with self._exclusive():
+            book = self._locked_book()
+            if book.paused_until is None or book.paused_until < until:
+                save_book(self.store, self.state_file, replace(book, paused_until=until), before=book)
 
     def refresh(
         self, account: str | None = None, *, force: bool = False, honour_backoff: bool = False
@@ -415,12 +425,17 @@ class TokenService:
         Raises our errors: NoTokenError, InvalidTokenError/ExpiredTokenError when only a new token helps
         (without a network call unless forced), RefreshError kinds when the server did not oblige.
         """
-        self.book()  # upgrades a 0.1.0 store, outside the lock (it takes the lock itself)
         with self._exclusive():
             book = self._locked_book()
             account_id = resolve_account(book, account)
             record = book.get(account_id) or State()
             claims = self._stored_claims(account_id)
+            if claims is not None and record.expires_at != claims.expires_at:
+                # The state's copy of the expiry is behind the token (a crash between storing a token and
+                # saving the state): the token wins, and the state learns it.
+                record = replace(record, expires_at=claims.expires_at)
+                book = book.with_record(account_id, record)
+                save_book(self.store, self.state_file, book, before=book)
             now = self.clock()
             status = self.evaluate(claims, record, now, backoff=honour_backoff, account_id=account_id, book=book)
         label = account_label(account_id, record)

@@ -149,11 +149,13 @@ def recovery_due(
     return (dead or dying) and (last_look is None or now - last_look >= RECOVERY_INTERVAL)
 
 
+_PRECEDENCE = {state: order for order, state in enumerate(TokenState)}
+
+
 def urgency(state: TokenState, expires_at: float | None) -> tuple[int, float]:
     """A sort key putting the account that most needs a person first: the worst state (in the order
     :class:`TokenState` lists them), then the least time left."""
-    order = list(TokenState).index(state)
-    return order, float("inf") if expires_at is None else expires_at
+    return _PRECEDENCE[state], float("inf") if expires_at is None else expires_at
 
 
 def next_start_at(
@@ -165,13 +167,14 @@ def next_start_at(
     per_second: float,
     paused_until: float | None,
 ) -> float | None:
-    """When the next automatic refresh may start: ``1/per_second`` after the last one, not before a
-    server-wide pause (a 429) ends; None while ``max_in_flight`` are on the wire."""
+    """The pacing slot of the next automatic refresh: ``1/per_second`` after the last slot, not before a
+    server-wide pause (a 429) ends; None while ``max_in_flight`` are on the wire. It may start when its
+    slot is not in the future; slots follow each other, not the moments refreshes actually started, so a
+    refresher that looks a little late keeps the pace (it catches up at most one slot, never a burst)."""
     if in_flight >= max_in_flight:
         return None
-    start = now
-    if last_start is not None:
-        start = max(start, last_start + 1.0 / per_second)
+    interval = 1.0 / per_second
+    start = now if last_start is None else max(last_start + interval, now - interval)
     if paused_until is not None:
         start = max(start, paused_until)
     return start

@@ -49,6 +49,7 @@ class Refresher:
         #: When each account's last attempt started (service clock): a failure the engine does not
         #: record (a keyring that failed) is not tried again before CHECK_INTERVAL.
         self._tried_at: dict[str, float] = {}
+        #: The pacing slot the last refresh started in (service clock).
         self._last_start: float | None = None
         #: When the pacing lets the next due refresh start (None: nothing waits for it, or the workers
         #: are all busy and the one that finishes wakes us).
@@ -91,9 +92,12 @@ class Refresher:
         self._wake.set()
 
     def run(self) -> None:
+        # The floor keeps the demo's fast clock from looking 60 times a second, but must not hold back
+        # the pacing: a floor above 1/max_refreshes_per_second would start fewer refreshes than allowed.
+        floor = min(MIN_REAL_WAIT, 1.0 / self.service.settings.max_refreshes_per_second)
         while not self.stop_event.is_set():
             seconds = self.step()
-            self._wake.wait(max(seconds / self.time_scale, MIN_REAL_WAIT))
+            self._wake.wait(max(seconds / self.time_scale, floor))
             self._wake.clear()
 
     def step(self) -> float:
@@ -149,7 +153,7 @@ class Refresher:
         if self._book is None or mtime != self._seen_mtime:
             self._seen_mtime = mtime
             book = self.service.book()
-            self._default_status = self.service.status() if book.accounts else None
+            self._default_status = self.service.status(book=book) if book.accounts else None
             self._book = book
         now = self.service.clock()
         statuses = self.service.statuses(self._book, now)
@@ -210,7 +214,7 @@ class Refresher:
                         self._next_slot = start if self._next_slot is None else min(self._next_slot, start)
                     continue
                 self._in_flight.add(account_id)
-                self._last_start = now
+                self._last_start = start
                 self._tried_at[account_id] = now
             job = self._job(account_id, forced)
             if self._workers is None:

@@ -46,6 +46,7 @@ __all__ = [
     "Account",
     "Behaviour",
     "QwenSimulator",
+    "RecordedAnswer",
     "RecordedRequest",
     "TokenRejected",
     "sign_token",
@@ -73,6 +74,8 @@ _TOKEN_BODY_BEHAVIOURS = frozenset(
         "earlier_expiry",
     ],
 )
+#: Behaviours whose 200 body carries a good new token of the presented account: a refresh that worked.
+_REFRESHING_BEHAVIOURS = frozenset(["ok", "stall", "wrapped", "earlier_expiry"])
 #: Every behaviour name :meth:`QwenSimulator.queue` accepts.
 BEHAVIOURS = _TOKEN_BODY_BEHAVIOURS | frozenset(
     {
@@ -208,6 +211,20 @@ class RecordedRequest:
         return f"RecordedRequest({fields})"
 
 
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """One refresh request's end as the simulator saw it, so load tests can check pacing and losses.
+
+    ``time`` is the simulator's clock once the answer was written; ``status`` is None when the connection
+    was closed unanswered ("drop", or a stop); ``issued_to`` is the account a new token of its own was
+    issued to (a refresh that worked: "ok", "stall", "wrapped", "earlier_expiry"), else None.
+    """
+
+    time: float
+    status: int | None
+    issued_to: str | None = None
+
+
 class TokenRejected(Exception):
     """A presented token is not accepted; ``detail`` is the 401 body's message."""
 
@@ -279,6 +296,8 @@ class _Answer:
     headers: tuple[tuple[str, str], ...]
     body: Iterable[bytes]
     length: int
+    #: The account a refreshed token of its own went to (see :class:`RecordedAnswer`).
+    issued_to: str | None = None
 
     @classmethod
     def of(cls, status: int, content_type: str | None, payload: bytes) -> _Answer:
@@ -325,17 +344,25 @@ class QwenSimulator:
         clock: Callable[[], float] = time.time,
         host: str = "127.0.0.1",
         port: int = 0,
+        refresh_delay: float = 0.0,
     ) -> None:
         self.secret: bytes = secret if secret is not None else secrets.token_bytes(32)
         self.token_lifetime = token_lifetime
         self.clock = clock
+        #: Real seconds every refresh request waits before its behaviour (and its own ``seconds``), so
+        #: concurrent refreshes overlap measurably, as they would over a real network.
+        self.refresh_delay = refresh_delay
         self.requests: list[RecordedRequest] = []
+        #: How each refresh request ended, in the order they ended.
+        self.answers: list[RecordedAnswer] = []
         self._host = host
         self._port = port
         self._lock = threading.Lock()
         self._lifecycle = threading.Lock()
         self._accounts: dict[str, Account] = {}
         self._queue: deque[Behaviour] = deque()
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -512,6 +539,51 @@ class QwenSimulator:
         with self._lock:
             self.requests.append(request)
 
+    @property
+    def in_flight(self) -> int:
+        """Refresh requests being answered right now (arrived, answer not yet fully written)."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most refresh requests that were being answered at once since start (or the last reset):
+        what a client's bound on concurrent refreshes must keep at or below its setting."""
+        with self._lock:
+            return self._max_in_flight
+
+    def reset_max_in_flight(self) -> None:
+        """Start measuring :attr:`max_in_flight` afresh (from the requests in flight now)."""
+        with self._lock:
+            self._max_in_flight = self._in_flight
+
+    @property
+    def refreshed(self) -> tuple[str, ...]:
+        """The accounts that got a new token of their own, once per refresh, in the order answered."""
+        with self._lock:
+            return tuple(answer.issued_to for answer in self.answers if answer.issued_to is not None)
+
+    @contextlib.contextmanager
+    def _refresh_in_flight(self) -> Iterator[list[_Answer | None]]:
+        """Count one refresh request in flight while the handler answers it; record how it ended (the
+        handler puts its answer in the yielded list once written)."""
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        written: list[_Answer | None] = []
+        try:
+            yield written
+        finally:
+            answer = written[0] if written else None
+            ended = RecordedAnswer(
+                time=self.clock(),
+                status=None if answer is None else answer.status,
+                issued_to=None if answer is None or answer.status != HTTPStatus.OK else answer.issued_to,
+            )
+            with self._lock:
+                self._in_flight -= 1
+                self.answers.append(ended)
+
     def _connection_opened(self, connection: socket.socket) -> None:
         with self._lock:
             self._connections[connection] = threading.current_thread()
@@ -548,12 +620,14 @@ class QwenSimulator:
 
     def _token_answer(self, name: str, token: str | None) -> _Answer:
         """The 200 body with a new token, or one of its broken variants."""
+        stood_in = False
         try:
             account, presented_exp = self._verify(token or "")
         except TokenRejected as rejected:
             if name in {"ok", "stall"}:
                 return _Answer.detail(401, "Not authenticated" if token is None else rejected.detail)
             # A queued variant answers even for a bad token, so tests get exactly what they queued.
+            stood_in = True
             account = self._stand_in_account()
             presented_exp = _unverified_exp(token) or int(self.clock() + self.token_lifetime)
         exp = int(self.clock() + self.token_lifetime)
@@ -564,6 +638,8 @@ class QwenSimulator:
             exp = presented_exp - 3600
         elif name == "other_account":
             token_account = self.add_account(email=f"other-{uuid.uuid4().hex[:8]}@example.com", name="Other")
+        # Only a refresh that worked counts as one: a verified token, answered with a new token of its own.
+        refreshed = not stood_in and name in _REFRESHING_BEHAVIOURS
         body: dict[str, Any] = {
             "id": account.user_id,
             "email": account.email,
@@ -580,8 +656,10 @@ class QwenSimulator:
         elif name == "token_not_jwt":
             body["token"] = _NOT_A_JWT
         if name == "wrapped":
-            return _Answer.json(200, {"success": True, "request_id": str(uuid.uuid4()), "data": body})
-        return _Answer.json(200, body)
+            answer = _Answer.json(200, {"success": True, "request_id": str(uuid.uuid4()), "data": body})
+        else:
+            answer = _Answer.json(200, body)
+        return replace(answer, issued_to=account.user_id) if refreshed else answer
 
     def _stand_in_account(self) -> Account:
         with self._lock:
@@ -710,9 +788,16 @@ class _Handler(BaseHTTPRequestHandler):
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
             request = RecordedRequest(self.command, self.path, headers, simulator.clock())
             simulator._record(request)
-            answer = self._route(request, too_large=too_large)
-            if answer is not None:
-                self._write(answer)
+            if too_large or urlsplit(request.path).path != AUTHS_PATH or request.method != "GET":
+                answer = self._route(request, too_large=too_large)
+                if answer is not None:
+                    self._write(answer)
+                return
+            with simulator._refresh_in_flight() as written:
+                answer = self._refresh(request)
+                if answer is not None:
+                    self._write(answer)
+                    written.append(answer)
         except OSError as error:
             logger.debug("Simulator client %s went away: %s", self.address_string(), error)
 
@@ -748,8 +833,8 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = simulator._next_behaviour()
         token = request.bearer_token
         logger.debug("Simulator refresh request, behaviour %s, token %s", behaviour.name, _fingerprint(token))
-        delay: float | None = behaviour.seconds
-        if behaviour.name == "stall" and not delay:
+        delay: float | None = behaviour.seconds + simulator.refresh_delay
+        if behaviour.name == "stall" and not behaviour.seconds:
             delay = None  # stall until stop()
         if (delay is None or delay > 0) and simulator._stopping.wait(delay):
             logger.debug("Simulator stopped while a request stalled; closing it unanswered")

@@ -18,9 +18,12 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tray_app.errors import NoKeyringError, StorageError
+
+if TYPE_CHECKING:
+    from tray_app.state import FileIdentity
 
 #: Release 0.1.0's slots: one account, no id. Read once, to upgrade (accounts.py), then deleted.
 CURRENT = "token"
@@ -280,9 +283,20 @@ class FileStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.description = f"the file {path} (plain text, readable only by you)"
+        #: The slots read last, kept while the file is unchanged (a thousand accounts' file is read a
+        #: few times per refresh); never handed out, only copies.
+        self._cache: tuple[FileIdentity, dict[str, str]] | None = None
+        self._cache_lock = threading.Lock()
 
     def _load(self) -> dict[str, str]:
+        from tray_app.state import file_identity
+
         try:
+            identity = file_identity(self.path)
+            with self._cache_lock:
+                cached = self._cache
+            if cached is not None and cached[0] == identity:
+                return dict(cached[1])
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
@@ -290,19 +304,25 @@ class FileStore:
             raise StorageError(f"Cannot read the token file {self.path}: {exc}") from exc
         if not isinstance(data, dict):
             raise StorageError(f"The token file {self.path} is damaged; run `qwen-tray forget` and set it again.")
-        return {slot: value for slot, value in data.items() if isinstance(slot, str) and isinstance(value, str)}
+        slots = {slot: value for slot, value in data.items() if isinstance(slot, str) and isinstance(value, str)}
+        with self._cache_lock:
+            self._cache = (identity, slots)
+        return dict(slots)
 
     def _save(self, data: dict[str, str]) -> None:
-        from tray_app.state import write_atomically
+        from tray_app.state import file_identity, write_atomically
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if data:
-                write_atomically(self.path, json.dumps(data, indent=0) + "\n")
+                write_atomically(self.path, json.dumps(data, separators=(",", ":")) + "\n")
+                saved = (file_identity(self.path), dict(data))
             else:
                 self.path.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot write the token file {self.path}: {exc.strerror or exc}") from exc
+        with self._cache_lock:
+            self._cache = saved if data else None
 
     def get(self, slot: str) -> str | None:
         return self._load().get(slot)

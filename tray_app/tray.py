@@ -24,21 +24,25 @@ from typing import Any
 from tray_app.autostart import autostart_for
 from tray_app.clipboard import SecretCopy, copy_secret, read_clipboard
 from tray_app.config import Settings, save_setting
-from tray_app.engine import EngineEvent, Status, TokenService
-from tray_app.errors import QwenTrayError
+from tray_app.engine import EngineEvent, Status, TokenService, most_urgent
+from tray_app.errors import NoTokenError, QwenTrayError
 from tray_app.icon import GREY, IconFace, icon_face, render_icon
 from tray_app.notify import FallbackNotifier
 from tray_app.paths import AppPaths
 from tray_app.policy import DAY, TokenState
 from tray_app.refresher import Refresher
 from tray_app.state import State
-from tray_app.store import CURRENT
 from tray_app.tray_backend import NO_TRAY_HELP, SNI, BackendChoice
 from tray_app.view import (
     HOW_TO_GET_A_TOKEN,
     MenuEntry,
     NoticePolicy,
+    RemovalGuard,
+    account_label,
+    default_of,
+    fit_title,
     menu_entries,
+    several,
     tray_title,
 )
 
@@ -48,6 +52,8 @@ ICON_SIZE = 64
 #: How long the icon may take to appear in the tray before we say why not and exit.
 DOCK_TIMEOUT = 10.0
 DEFAULT_CLEAR_AFTER = 30
+#: pystray's win32 tooltip is a WCHAR[128]: a longer title raises (several accounts make one).
+WIN32_TITLE_LIMIT = 127
 
 
 class TrayApp:
@@ -65,6 +71,7 @@ class TrayApp:
         dock_timeout: float = DOCK_TIMEOUT,
         title_prefix: str = "",
         initial_status: Status | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
         self.refresher = refresher
@@ -74,11 +81,16 @@ class TrayApp:
         self._backend = backend
         self._dock_timeout = dock_timeout
         self._title_prefix = title_prefix
-        self._lock = threading.Lock()  # guards _status, _settings, _start_at_login, _notices, _closing
+        self._lock = threading.Lock()  # guards _status(es), _settings, _start_at_login, _notices, _removals, _closing
         self._apply_lock = threading.Lock()  # one _apply at a time, whichever thread calls it
         # The keyring is first read by the refresher once the icon shows (reading it costs 0.1-0.3 s, and
         # the icon should not wait): until then the status says so, and a keyring in trouble is shown, not fatal.
         self._status: Status = initial_status or not_read_yet(service)
+        #: Every account's status (book order); the icon shows the most urgent, kept in ``_status``.
+        self._statuses: tuple[Status, ...] = (initial_status,) if initial_status and initial_status.account_id else ()
+        self._removals = RemovalGuard()
+        self._monotonic = monotonic
+        self._disarm_timer: threading.Timer | None = None
         self._settings: Settings = service.settings
         self._notices = NoticePolicy()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwen-tray-action")
@@ -108,10 +120,16 @@ class TrayApp:
 
     def _view(self) -> tuple[IconFace, str, tuple[MenuEntry, ...]]:
         with self._lock:
-            status, settings = self._status, self._settings
+            status, statuses, settings = self._status, self._statuses, self._settings
             start_at_login = self._start_at_login
-        entries = menu_entries(status, settings, start_at_login=start_at_login, banner=self._title_prefix)
-        return _face(status), self._title_prefix + tray_title(status), entries
+            armed = self._removals.armed(self._monotonic())
+        entries = menu_entries(
+            status, settings, start_at_login=start_at_login, banner=self._title_prefix, statuses=statuses, armed=armed
+        )
+        title = self._title_prefix + tray_title(status, statuses)
+        if self._backend.name == "win32":
+            title = fit_title(title, WIN32_TITLE_LIMIT)
+        return _face(status), title, entries
 
     def _needs_attention(self) -> bool:
         with self._lock:
@@ -167,10 +185,13 @@ class TrayApp:
             if entry.is_separator:
                 items.append(pystray.Menu.SEPARATOR)
                 continue
+            if entry.children:  # an account's submenu
+                items.append(pystray.MenuItem(entry.label, self._menu(entry.children), enabled=entry.enabled))
+                continue
             items.append(
                 pystray.MenuItem(
                     entry.label,
-                    self._action(entry.action) if entry.action else None,
+                    self._action(entry.action, entry.account) if entry.action else None,
                     enabled=entry.enabled,
                     default=entry.default,
                     checked=(lambda _item, value=entry.checked: value) if entry.checked is not None else None,
@@ -182,23 +203,39 @@ class TrayApp:
 
     def _on_event(self, event: EngineEvent) -> None:
         with self._lock:
-            self._status = event.status
-            notice = self._notices.notice_for(
-                event, now=self.service.clock(), notify_after_refresh=self._settings.notify_after_refresh
-            )
-            if notice is not None and not self._closing:
-                self._worker.submit(self.notifier.notify, notice.title, notice.body, urgent=notice.urgent)
+            known = {s.account_id for s in self._statuses}
+            self._statuses = followed(self._statuses, event)
+            self._status = most_urgent(self._statuses) or event.status
+            name_account = several(self._statuses)
+            now = self.service.clock()
+            # After a look, each account may need a warning of its own (not only the most urgent one).
+            looked_at = [replace(event, status=s) for s in event.statuses] if event.kind == "checked" else [event]
+            for each in looked_at or [event]:
+                notice = self._notices.notice_for(
+                    each, now=now, notify_after_refresh=self._settings.notify_after_refresh, name_account=name_account
+                )
+                if notice is not None and not self._closing:
+                    self._worker.submit(self.notifier.notify, notice.title, notice.body, urgent=notice.urgent)
+        if event.kind in ("forgotten", "default_changed") or (
+            event.kind in NEW_TOKEN_EVENTS and event.status.account_id not in known
+        ):
+            # The list of accounts or the default changed: every account's status, promptly. (A new token
+            # of an account we show is in place already; waking the refresher would refresh it at once.)
+            self.refresher.look_again()
         self._request_apply()
 
     # -- menu actions: each returns at once; the work runs on the worker -----------------------------
 
-    def _action(self, name: str) -> Callable[..., None]:
+    def _action(self, name: str, account: str | None = None) -> Callable[..., None]:
+        """The click handler for menu action ``name`` on ``account`` (None: the default account)."""
         handlers: dict[str, Callable[[], None]] = {
-            "copy": self.copy_token,
+            "copy": lambda: self.copy_token(account),
             "paste": self.paste_token,
             "import": self.import_from_browser,
             "toggle_recover": self.toggle_recover,
-            "refresh": self.refresher.refresh_now,
+            "refresh": lambda: self.refresher.refresh_now(account),
+            "use": lambda: self.make_default(account or ""),
+            "remove": lambda: self.remove_account(account or ""),
             "retry": self.refresher.look_again,
             "open_site": self.open_site,
             "how_to": lambda: self._tell("How to get a token", HOW_TO_GET_A_TOKEN),
@@ -232,11 +269,26 @@ class TrayApp:
     def _tell(self, title: str, body: str, *, urgent: bool = False) -> None:
         self.notifier.notify(title, body, urgent=urgent)
 
-    def copy_token(self) -> None:
-        token = self.service.store.get(CURRENT)
-        if token is None:
+    def _named(self, account: str | None) -> str:
+        """How the tray names ``account`` (None: the default) in a notification; never a token."""
+        with self._lock:
+            statuses = self._statuses
+        if not statuses:
+            return "the account"
+        if account is None:
+            return account_label(default_of(statuses))
+        return next((account_label(s) for s in statuses if s.account_id == account), f"account {account[:8]}")
+
+    def copy_token(self, account: str | None = None) -> None:
+        """Put ``account``'s token (None: the default's) on the clipboard, to be cleared after a while."""
+        try:
+            token = self.service.token(account)
+        except NoTokenError:
             self._tell("No token to copy", "Paste a token first. " + HOW_TO_GET_A_TOKEN)
             return
+        with self._lock:
+            many = several(self._statuses)
+        whose = f" of {self._named(account)}" if many else ""
         previous, self._copy = self._copy, copy_secret(token)
         if previous is not None:
             previous.clear()  # lets go of what it held; the new copy is not its to clear
@@ -245,7 +297,42 @@ class TrayApp:
         self._schedule_clear(clear_after)
         then = f" It will be cleared from the clipboard in {clear_after} s." if clear_after else ""
         unmarked = "" if self._copy.marks else " Clipboard managers may keep it: it cannot be marked secret here."
-        self._tell("Qwen token copied", "The token is on the clipboard." + then + unmarked)
+        self._tell("Qwen token copied", f"The token{whose} is on the clipboard." + then + unmarked)
+
+    def make_default(self, account: str) -> None:
+        """Make ``account`` the default (what a left click copies); shows through ``default_changed``."""
+        status = self.service.use(account)
+        who = account_label(status)
+        self._tell("Default account changed", f"{who} is now the default: a left click copies its token.")
+
+    def remove_account(self, account: str) -> None:
+        """Remove ``account`` on the second click within the guard's window; the first only arms it and
+        says so (a tray menu cannot ask for confirmation on every backend)."""
+        label = self._named(account)
+        with self._lock:
+            removes = self._removals.click(account, self._monotonic())
+            window = self._removals.window
+        if not removes:
+            self._tell(
+                "Remove this account?",
+                f"Click Remove again within {window:g} s to remove {label} and delete its token from the keyring.",
+            )
+            self._schedule_disarm(window)
+            self._request_apply()
+            return
+        self.service.forget(account)
+        self._tell("Account removed", f"Removed {label}: its token was deleted from the keyring.")
+        self._request_apply()
+
+    def _schedule_disarm(self, seconds: float) -> None:
+        """Redraw the menu when an armed Remove lapses, so it stops saying "click again"."""
+        if self._disarm_timer is not None:
+            self._disarm_timer.cancel()
+        timer = threading.Timer(seconds + 0.1, self._request_apply)
+        timer.name = "qwen-tray-disarm"
+        timer.daemon = True
+        timer.start()
+        self._disarm_timer = timer
 
     def paste_token(self) -> None:
         """Take a token from the clipboard. Success shows through the engine's token_set event."""
@@ -431,6 +518,8 @@ class TrayApp:
         self.refresher.stop(timeout=5)
         if self._clear_timer is not None:
             self._clear_timer.cancel()
+        if self._disarm_timer is not None:
+            self._disarm_timer.cancel()
         with self._lock:
             clearing = self._settings.clear_clipboard_after > 0 and not self._closing
             self._closing = True
@@ -535,7 +624,30 @@ _ACTION_FAILED = {
     "toggle_notify": "Could not save the setting",
     "toggle_clear_clipboard": "Could not save the setting",
     "toggle_autostart": "Could not change starting at login",
+    "use": "Could not change the default account",
+    "remove": "Could not remove the account",
 }
+
+#: Engine events bringing an account a new token (perhaps a new account).
+NEW_TOKEN_EVENTS = frozenset({"token_set", "imported", "recovered"})
+
+
+def followed(statuses: tuple[Status, ...], event: EngineEvent) -> tuple[Status, ...]:
+    """Every account's status after ``event``: a look (``checked``, ``state_changed``) brings them all;
+    an event about one account changes that one in place (added at the end if new, dropped if
+    forgotten), so the icon never shows a less urgent account than the worst one."""
+    if event.kind in ("checked", "state_changed"):
+        return event.statuses
+    account = event.status.account_id
+    if event.kind == "forgotten":
+        return tuple(s for s in statuses if account is not None and s.account_id != account)
+    if account is None:
+        return statuses
+    if event.kind == "default_changed":
+        statuses = tuple(replace(s, is_default=False) for s in statuses)
+    if all(s.account_id != account for s in statuses):
+        return (*statuses, event.status)
+    return tuple(event.status if s.account_id == account else s for s in statuses)
 
 
 def not_read_yet(service: TokenService) -> Status:
@@ -610,6 +722,7 @@ def fixed_xorg_icon_class() -> type:
     class FixedXorgIcon(_xorg.Icon):  # type: ignore[misc]
         _icon_data: Any  # pystray's cached drawing of the icon at the window's size
         _title: str
+
         def _run(self) -> None:
             self._thread = threading.current_thread()
             self._mark_ready()

@@ -5,10 +5,11 @@ Nothing here touches pystray, a display or a clock; the tray module turns these 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from tray_app.config import Settings
-from tray_app.engine import EngineEvent, Status
+from tray_app.engine import EngineEvent, Status, most_urgent
 from tray_app.policy import DAY, TokenState
 from tray_app.timefmt import format_duration, format_left, format_local
 
@@ -27,6 +28,8 @@ def account_label(status: Status) -> str:
         return record.name
     if status.claims is not None and status.claims.user_id:
         return f"account {status.claims.user_id[:8]}"
+    if status.account_id:
+        return f"account {status.account_id[:8]}"
     return "unknown account"
 
 
@@ -35,8 +38,64 @@ def _time_left(status: Status) -> str:
     return f"{format_left(status.claims.expires_at - status.now)} (until {format_local(status.claims.expires_at)})"
 
 
-def tray_title(status: Status) -> str:
-    """The tooltip: account and time left in words, or what went wrong and what to do."""
+#: Accounts listed one a line in the tooltip at most; more are counted (a tooltip is not a report).
+TOOLTIP_ACCOUNTS = 8
+
+
+def several(statuses: Sequence[Status]) -> bool:
+    """Whether the tray shows several accounts (one, or none yet, looks exactly as before accounts)."""
+    return len(statuses) > 1
+
+
+def default_of(statuses: Sequence[Status]) -> Status:
+    """The default account's status (the first, as the engine chooses, while a removed default's
+    successor is not known yet)."""
+    return next((s for s in statuses if s.is_default), statuses[0])
+
+
+def account_line(status: Status) -> str:
+    """``alice@example.com (default): 6 d 0 h left``: one account in a few words, for lists."""
+    who = account_label(status) + (" (default)" if status.is_default else "")
+    state = status.state
+    if state is TokenState.INVALID:
+        return f"{who}: rejected"
+    if state is TokenState.EXPIRED:
+        return f"{who}: expired"
+    if state is TokenState.MISSING or status.claims is None:
+        return f"{who}: no token"
+    words = format_left(status.claims.expires_at - status.now)
+    if state is TokenState.BLOCKED:
+        words += ", refresh blocked"
+    return f"{who}: {words}"
+
+
+def tray_title(status: Status, statuses: Sequence[Status] = ()) -> str:
+    """The tooltip: account and time left in words, or what went wrong and what to do. With several
+    accounts, ``status`` is the most urgent one: named first as such, then every account a line."""
+    if not several(statuses):
+        return _one_title(status)
+    lines = [f"{_one_title(status)} · the most urgent of {len(statuses)} accounts"]
+    lines += [account_line(s) for s in statuses[:TOOLTIP_ACCOUNTS]]
+    if len(statuses) > TOOLTIP_ACCOUNTS:
+        lines.append(f"… and {len(statuses) - TOOLTIP_ACCOUNTS} more (see the menu)")
+    return "\n".join(lines)
+
+
+def fit_title(title: str, limit: int) -> str:
+    """``title`` in at most ``limit`` characters: whole lines while they fit, else the first line cut with
+    "…" (Windows takes 127 characters of a tooltip, and pystray fails on more)."""
+    if len(title) <= limit:
+        return title
+    kept: list[str] = []
+    for line in title.split("\n"):
+        if len("\n".join([*kept, line])) > limit:
+            break
+        kept.append(line)
+    return "\n".join(kept) if kept else title[: limit - 1] + "…"
+
+
+def _one_title(status: Status) -> str:
+    """One account's tooltip, as it was before there were several."""
     state = status.state
     if state is TokenState.UNKNOWN:
         if status.problem is None:
@@ -57,13 +116,16 @@ def tray_title(status: Status) -> str:
 
 @dataclass(frozen=True)
 class MenuEntry:
-    """One menu line; ``action`` names what a click does (None: a header or a separator)."""
+    """One menu line; ``action`` names what a click does (None: a header, a separator or a submenu),
+    ``account`` the account it acts on (None: the default); ``children`` make it a submenu."""
 
     label: str
     action: str | None = None
     enabled: bool = True
     default: bool = False
     checked: bool | None = None
+    account: str | None = None
+    children: tuple[MenuEntry, ...] = ()
 
     @property
     def is_separator(self) -> bool:
@@ -114,25 +176,44 @@ def _at_and_in(moment: float, now: float) -> str:
     return f"at {format_local(moment)} (in {format_duration(moment - now)})"
 
 
+def _can_refresh(status: Status) -> bool:
+    return status.state in (TokenState.OK, TokenState.EXPIRING, TokenState.BLOCKED)
+
+
 def menu_entries(
-    status: Status, settings: Settings, *, start_at_login: bool = False, banner: str = ""
+    status: Status,
+    settings: Settings,
+    *,
+    start_at_login: bool = False,
+    banner: str = "",
+    statuses: Sequence[Status] = (),
+    armed: frozenset[str] = frozenset(),
 ) -> tuple[MenuEntry, ...]:
-    """The whole menu for this status. Copy token is the default item (what a left click does where the
-    tray has a default action); AppIndicator and macOS have none, hence the explicit item. ``banner``
-    ("DEMO · ") leads the header, for trays that show no tooltip."""
-    has_token = status.claims is not None
-    can_refresh = status.state in (TokenState.OK, TokenState.EXPIRING, TokenState.BLOCKED)
+    """The whole menu. Copy token is the first enabled item and the default one (what a left click does
+    where the tray has a default action); AppIndicator and macOS have none, hence the explicit item.
+    ``banner`` ("DEMO · ") leads the header, for trays that show no tooltip.
+
+    With one account (or none) ``status`` is all there is, and the menu is as it always was. With
+    several, ``status`` is the most urgent, the items at the top act on the default account (named in
+    the header), and an Accounts section gives each account its own submenu; ``armed`` holds the
+    accounts whose Remove was clicked once (the next click removes)."""
+    top = default_of(statuses) if several(statuses) else status
+    header = menu_header(top)
+    if several(statuses):
+        who = account_label(top)
+        header = f"{who} (default){header[len(who) :]}" if header.startswith(who) else header
     clear_after = settings.clear_clipboard_after
-    retry = retry_header(status)
+    retry = retry_header(top)
     return (
-        MenuEntry(banner + menu_header(status), enabled=False),
+        MenuEntry(banner + header, enabled=False),
         *((MenuEntry(retry, enabled=False),) if retry else ()),
         SEPARATOR,
-        MenuEntry("Copy token", "copy", enabled=has_token, default=True),
+        MenuEntry("Copy token", "copy", enabled=top.claims is not None, default=True),
         MenuEntry("Paste new token", "paste"),
         MenuEntry("Import from browser", "import"),
-        MenuEntry("Refresh now", "refresh", enabled=can_refresh),
+        MenuEntry("Refresh now", "refresh", enabled=_can_refresh(top)),
         *((MenuEntry("Retry reading the keyring", "retry"),) if status.problem is not None else ()),
+        *((SEPARATOR, *account_entries(statuses, armed=armed)) if several(statuses) else ()),
         SEPARATOR,
         MenuEntry("Open chat.qwen.ai", "open_site"),
         MenuEntry("How to get a token", "how_to"),
@@ -149,6 +230,59 @@ def menu_entries(
         SEPARATOR,
         MenuEntry("Quit", "quit"),
     )
+
+
+REMOVE = "Remove"
+REMOVE_ARMED = "Remove: click again to confirm"
+
+
+def account_entries(statuses: Sequence[Status], *, armed: frozenset[str] = frozenset()) -> tuple[MenuEntry, ...]:
+    """One submenu per account, in the book's order: its name and time left, then what can be done to it."""
+    return tuple(
+        MenuEntry(
+            account_line(s),
+            children=(
+                MenuEntry("Copy token", "copy", enabled=s.claims is not None, account=s.account_id),
+                MenuEntry("Refresh now", "refresh", enabled=_can_refresh(s), account=s.account_id),
+                MenuEntry("Make default", "use", enabled=not s.is_default, checked=s.is_default, account=s.account_id),
+                MenuEntry(REMOVE_ARMED if s.account_id in armed else REMOVE, "remove", account=s.account_id),
+            ),
+        )
+        for s in statuses
+        if s.account_id
+    )
+
+
+@dataclass
+class RemovalGuard:
+    """Remove takes two clicks on the same account within ``window`` seconds: a tray menu cannot ask
+    "are you sure?" on every backend, so the first click only arms it (and the tray says so). Times are
+    a monotonic clock's (the demo's service clock runs fast)."""
+
+    window: float = 30.0
+    _armed: dict[str, float] = field(default_factory=dict)
+
+    def click(self, account_id: str, now: float) -> bool:
+        """Whether this click removes the account (True) or only arms its removal (False)."""
+        armed_at = self._armed.pop(account_id, None)
+        if armed_at is not None and 0 <= now - armed_at <= self.window:
+            return True
+        self._armed[account_id] = now
+        return False
+
+    def armed(self, now: float) -> frozenset[str]:
+        """The accounts whose next Remove click removes them."""
+        return frozenset(a for a, at in self._armed.items() if 0 <= now - at <= self.window)
+
+    def next_expiry(self, now: float) -> float | None:
+        """Seconds until the next armed removal lapses (when the menu should stop saying "click again")."""
+        left = [at + self.window - now for at in self._armed.values() if 0 <= now - at <= self.window]
+        return min(left) if left else None
+
+
+def tray_status(statuses: Sequence[Status], fallback: Status) -> Status:
+    """What the icon shows: the most urgent account, or ``fallback`` when there is none."""
+    return most_urgent(statuses) or fallback
 
 
 @dataclass(frozen=True)
@@ -168,8 +302,16 @@ PASTE_NEW_TOKEN = (
 )
 
 
-def describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None:
-    """The notice an engine event deserves, before the quiet period is applied."""
+def describe(event: EngineEvent, *, notify_after_refresh: bool, name_account: bool = False) -> Notice | None:
+    """The notice an engine event deserves, before the quiet period is applied. ``name_account`` (with
+    several accounts) leads a trouble notice's body with the account it is about."""
+    notice = _describe(event, notify_after_refresh=notify_after_refresh)
+    if notice is None or not name_account or notice.key in ("refreshed", "token_set", "storage"):
+        return notice  # good news names its account already; the keyring is everyone's
+    return replace(notice, body=f"{account_label(event.status)}: {notice.body}")
+
+
+def _describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None:
     status = event.status
     if event.kind == "refreshed":
         if not notify_after_refresh or status.claims is None:
@@ -230,21 +372,27 @@ def _expiring_and_stuck(status: Status) -> bool:
 
 @dataclass
 class NoticePolicy:
-    """One notification per transition: the same kind of trouble is not notified again within
-    ``quiet_period`` seconds; good news (refreshed, a new token) always shows and ends the quiet."""
+    """One notification per transition and account: the same kind of trouble of the same account is not
+    notified again within ``quiet_period`` seconds; good news (refreshed, a new token) always shows and
+    ends that account's quiet. A keyring in trouble is everyone's, told once."""
 
     quiet_period: float = 6 * 3600
-    _sent_at: dict[str, float] = field(default_factory=dict)
+    _sent_at: dict[tuple[str, str], float] = field(default_factory=dict)
 
-    def notice_for(self, event: EngineEvent, *, now: float, notify_after_refresh: bool) -> Notice | None:
+    def notice_for(
+        self, event: EngineEvent, *, now: float, notify_after_refresh: bool, name_account: bool = False
+    ) -> Notice | None:
+        account = event.status.account_id or ""
         if event.kind in ("refreshed", "token_set", "imported", "recovered", "forgotten"):
-            self._sent_at.clear()
-        notice = describe(event, notify_after_refresh=notify_after_refresh)
+            kept = {} if not account else {key: at for key, at in self._sent_at.items() if key[0] not in (account, "")}
+            self._sent_at = kept
+        notice = describe(event, notify_after_refresh=notify_after_refresh, name_account=name_account)
         if notice is None:
             return None
         if notice.key not in ("refreshed", "token_set"):
-            sent = self._sent_at.get(notice.key)
+            key = ("" if notice.key == "storage" else account, notice.key)
+            sent = self._sent_at.get(key)
             if sent is not None and now - sent < self.quiet_period:
                 return None
-            self._sent_at[notice.key] = now
+            self._sent_at[key] = now
         return notice
