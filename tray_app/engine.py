@@ -676,11 +676,11 @@ class TokenService:
             save_book(self.store, self.state_file, new_book, before=book)
             status = self.evaluate(claims, record, self.clock(), account_id=account_id, book=new_book)
         log.info(
-            "A new token was %s for %s%s%s; it expires %s.",
+            "A new token was %s%s for %s%s; it expires %s.",
             {"token_set": "set", "imported": "imported", "recovered": "recovered"}[event],
+            f" from {source}" if source else "",
             status.label,
             " (a new account)" if held is None else "",
-            f" from {source}" if source else "",
             format_utc(claims.expires_at),
         )
         self.publish(EngineEvent(event, status, source=source))

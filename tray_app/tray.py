@@ -403,11 +403,18 @@ class TrayApp:
             self._clear_timer.cancel()
         if seconds <= 0:
             return
-        timer = threading.Timer(seconds, lambda: self._worker.submit(self._clear_clipboard_if_ours))
+        timer = threading.Timer(seconds, self._clear_when_due)
         timer.name = "qwen-tray-clipboard"
         timer.daemon = True
         timer.start()
         self._clear_timer = timer
+
+    def _clear_when_due(self) -> None:
+        """The clear timer's end: the worker clears, unless the tray is closing (Quit clears by itself,
+        and its worker takes no more work)."""
+        with self._lock:
+            if not self._closing:
+                self._worker.submit(self._clear_clipboard_if_ours)
 
     def _clear_clipboard_if_ours(self) -> None:
         """Clear the clipboard only if it still holds the token we copied (not something copied since)."""
