@@ -11,6 +11,7 @@ import pytest
 
 from tests import desktop
 from tests.helpers import FakeClock
+from tray_app.i18n import set_language
 from tray_app.paths import AppPaths
 from tray_app.simulator import QwenSimulator
 
@@ -30,6 +31,11 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
         ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    # English unless a test asks for another language (the host's own locale must not leak in).
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    set_language(None)
     monkeypatch.setenv("HOME", str(home))
     for variable, folder in (
         ("XDG_CONFIG_HOME", "config"),

@@ -17,6 +17,7 @@ from tray_app.config import (
     save_setting,
 )
 from tray_app.errors import ConfigError
+from tray_app.i18n import LANGUAGE_ENV
 
 
 def assert_one_line(error: BaseException) -> str:
@@ -221,6 +222,65 @@ def test_a_bad_environment_variable_is_named(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({}, {BASE_URL_ENV: value})
     assert BASE_URL_ENV in assert_one_line(caught.value)
+
+
+# -- language ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("en", "en"),
+        ("vi", "vi"),
+        ("zh_CN", "zh_CN"),
+        ("vi_VN.UTF-8", "vi"),  # as desktops write it: our catalog's name
+        ("zh-Hans-CN", "zh_CN"),
+        ("  zh_CN  ", "zh_CN"),
+        ("en-GB", "en"),
+        ("klingon", "klingon"),  # no catalog: kept, and English is spoken (quietly)
+        ("de_DE", "de_DE"),
+        ("zh_TW", "zh_TW"),  # Traditional Chinese has no catalog: not turned into Simplified
+    ],
+)
+def test_language_accepts_any_language_tag(value: str, stored: str) -> None:
+    assert parse_settings({"language": value}, {}).language == stored
+
+
+def test_language_defaults_to_the_desktops() -> None:
+    assert Settings().language is None
+    assert parse_settings({}, {}).language is None
+
+
+@pytest.mark.parametrize("value", [7, True, ["vi"], "", "   ", "vi VN", "../vi", "vi;rm"])
+def test_a_language_that_is_not_a_language_tag_is_refused(value: Any) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"language": value}, {})
+    assert "language" in assert_one_line(caught.value)
+
+
+def test_the_environment_overrides_the_file_for_language() -> None:
+    assert parse_settings({"language": "vi"}, {LANGUAGE_ENV: "zh_CN.UTF-8"}).language == "zh_CN"
+    assert parse_settings({}, {LANGUAGE_ENV: "vi"}).language == "vi"
+    assert parse_settings({"language": "vi"}, {LANGUAGE_ENV: ""}).language == "vi"  # empty: ignored
+    assert parse_settings({}, {LANGUAGE_ENV: "tlh"}).language == "tlh"  # unknown: English later, no error
+
+
+def test_a_language_variable_we_cannot_use_is_english_quietly(tmp_path: Path) -> None:
+    """Set for some other program perhaps, it must not stop `qwen-tray token`: it is ignored, and the
+    file's key, if any, stands."""
+    path = tmp_path / "config.toml"
+    path.write_text('language = "zh_CN"\n', encoding="utf-8")
+    assert load_settings(tmp_path / "none.toml", {LANGUAGE_ENV: "vi VN"}).language is None
+    assert load_settings(path, {LANGUAGE_ENV: "vi VN"}).language == "zh_CN"
+
+
+def test_language_in_config_toml(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('language = "vi"\n', encoding="utf-8")
+    assert load_settings(path, {}).language == "vi"
+    path.write_text("language = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="language"):
+        load_settings(path, {})
 
 
 # -- load_settings -------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def test_events_redraw_the_icon_and_notify(
     assert tray._shown[0] == icon_face(TokenState.EXPIRING, 2 * DAY)
     assert tray._shown[0].background == AMBER
     service.refresh()  # publishes "refreshed": the tray redraws and notifies (on its worker)
-    tray._worker.shutdown(wait=True)
+    tray._shut_down()  # the worker finishes its work; no timer outlives the test
     assert tray._shown[0].background == GREEN
     assert tray.icon.icon.tobytes() != amber
     assert [title for title, _ in notifier.shown] == ["Qwen token refreshed"]
@@ -100,7 +100,7 @@ def test_the_icon_shows_before_the_keyring_is_read_then_follows_the_first_look(
     tray.refresher.step()  # the refresher's first look reads the token and publishes its state
     assert tray._shown[0] == icon_face(TokenState.OK, 5 * DAY)
     assert "5 d 0 h left" in tray.icon.title
-    tray._worker.shutdown(wait=True)
+    tray._shut_down()  # the worker finishes its work; no timer outlives the test
     assert notifier.shown == [], "reading the token is not news"
 
 
@@ -178,7 +178,7 @@ def test_the_icon_shows_the_most_urgent_account_and_the_menu_lists_all(
     tray.icon.menu.items[2](tray.icon)
     submenus(tray)["bob@example.com"]["Copy token"](tray.icon)
     tray.icon()  # pystray's default action: what a left click does
-    tray._worker.shutdown(wait=True)
+    tray._shut_down()  # the worker finishes its work; no timer outlives the test
     assert copied == [service.token(alice_id), bob_token, service.token(alice_id)]
     assert copied[0] != alice_token, "alice's refreshed token"
     assert ("Qwen token copied", "The token of bob@example.com is on the clipboard. It will be cleared from "
@@ -228,5 +228,5 @@ def test_make_default_and_remove_with_a_second_click(
     ticks[0] += 31
     tray.remove_account(carol_id)
     assert carol_id in service.book().ids
-    tray._worker.shutdown(wait=True)
+    tray._shut_down()  # the worker finishes its work; no timer outlives the test
     assert bob_token not in "".join(title + body for title, body in notifier.shown)

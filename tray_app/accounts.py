@@ -13,7 +13,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 
-from tray_app.errors import AccountError, NoTokenError, StorageError, TokenFormatError
+from tray_app.errors import AccountError, NoTokenError, StorageError, TokenFormatError, joined
+from tray_app.i18n import Text, tr
 from tray_app.state import Account, Book, State, StateFile
 from tray_app.store import (
     CURRENT,
@@ -32,10 +33,19 @@ SHORT_ID = 8
 
 
 def account_label(account_id: str, record: State | None) -> str:
-    """How an account is named to a person: its email, else ``account 1a2b3c4d``."""
+    """How an account is named to a person: its email, else ``account 1a2b3c4d`` (a :class:`Text`)."""
     if record is not None and record.email:
         return record.email
-    return f"account {account_id[:SHORT_ID]}"
+    return tr("account {id}", id=account_id[:SHORT_ID])
+
+
+def damaged_token_message(where: str, error: TokenFormatError) -> Text:
+    """Why a stored token cannot be used: ``where`` is the store's description."""
+    return tr(
+        "The token stored in {store} is damaged ({reason}); set a new one with `qwen-tray set-token`.",
+        store=where,
+        reason=error.message,
+    )
 
 
 def resolve_account(book: Book, selector: str | None) -> str:
@@ -59,16 +69,31 @@ def resolve_account(book: Book, selector: str | None) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        known = ", ".join(_listed(book, a.id) for a in book.accounts)
-        raise AccountError(f"No account matches {selector.strip()!r}; the accounts are: {known}.")
-    listed = ", ".join(_listed(book, each) for each in matches)
-    raise AccountError(f"{selector.strip()!r} matches {len(matches)} accounts ({listed}); give more of it.")
+        known = joined(_listed(book, a.id) for a in book.accounts)
+        raise AccountError(
+            tr(
+                "No account matches {selector}; the accounts are: {accounts}.",
+                selector=repr(selector.strip()),
+                accounts=known,
+            )
+        )
+    listed = joined(_listed(book, each) for each in matches)
+    raise AccountError(
+        tr(
+            "{selector} matches {count} accounts ({accounts}); give more of it.",
+            selector=repr(selector.strip()),
+            count=len(matches),
+            accounts=listed,
+        )
+    )
 
 
-def _listed(book: Book, account_id: str) -> str:
+def _listed(book: Book, account_id: str) -> Text:
     record = book.get(account_id)
     email = record.email if record is not None else None
-    return f"{email} (id {account_id[:SHORT_ID]})" if email else f"id {account_id}"
+    if email:
+        return tr("{email} (id {id})", email=email, id=account_id[:SHORT_ID])
+    return tr("id {id}", id=account_id)
 
 
 # -- the book on disk, and its copy in the store -------------------------------------------------------
@@ -124,9 +149,7 @@ def _stored_claims(store: TokenStore, slot: str) -> TokenClaims | None:
     try:
         return decode_token(token)
     except TokenFormatError as exc:
-        raise StorageError(
-            f"The token stored in {store.description} is damaged ({exc}); set a new one with `qwen-tray set-token`."
-        ) from exc
+        raise StorageError(damaged_token_message(store.description, exc)) from exc
 
 
 def _read_index(store: TokenStore) -> tuple[list[str], str | None] | None:
@@ -152,7 +175,10 @@ def _move_legacy_slots(store: TokenStore) -> None:
         return
     if not claims.user_id:
         raise StorageError(
-            f"The token stored in {store.description} names no account; set a new one with `qwen-tray set-token`."
+            tr(
+                "The token stored in {store} names no account; set a new one with `qwen-tray set-token`.",
+                store=store.description,
+            )
         )
     previous = store.get(PREVIOUS)
     store.set(claims.token, current_slot(claims.user_id))

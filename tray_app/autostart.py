@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tray_app.errors import QwenTrayError
+from tray_app.i18n import N_, tr
 from tray_app.paths import APP_NAME
 from tray_app.state import write_atomically
 
@@ -126,7 +127,13 @@ def launch_command(
         if found:
             return LaunchCommand((str(Path(found).absolute()), *TRAY_ARGS))
     where = ", ".join(str(folder) for folder in folders)
-    raise AutostartError(f"Cannot find the installed {APP_NAME} command (looked in {where} and on PATH).")
+    raise AutostartError(
+        tr(
+            "Cannot find the installed {command} command (looked in {folders} and on PATH).",
+            command=APP_NAME,
+            folders=where,
+        )
+    )
 
 
 def _script_folders() -> list[Path]:
@@ -264,7 +271,8 @@ def run_key_state(run_value: object, approved: object) -> EntryState:
 class _AutostartFile:
     """An entry that is one file of ours: written atomically 0644, removed only if it carries our mark."""
 
-    what = "autostart file"
+    #: The entry in words, for messages (English; :meth:`describe` translates it).
+    wording = N_("the autostart file {path}")
 
     def __init__(self, path: Path, command: LaunchCommand | None) -> None:
         self.path = path
@@ -291,14 +299,16 @@ class _AutostartFile:
 
     def enable(self) -> Path:
         if self.state() is EntryState.FOREIGN:
-            raise AutostartError(f"{self.path} exists and was not written by qwen-tray: remove it first.")
+            raise AutostartError(tr("{path} exists and was not written by qwen-tray: remove it first.", path=self.path))
         text = self._render(self._command or self._default_command())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(self.path, text)
             self.path.chmod(0o644)
         except OSError as exc:
-            raise AutostartError(f"Cannot write the {self.what} {self.path}: {exc.strerror or exc}") from exc
+            raise AutostartError(
+                tr("Cannot write {entry}: {error}", entry=self.describe(), error=exc.strerror or exc)
+            ) from exc
         return self.path
 
     def disable(self) -> bool:
@@ -309,20 +319,22 @@ class _AutostartFile:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise AutostartError(f"Cannot remove the {self.what} {self.path}: {exc.strerror or exc}") from exc
+            raise AutostartError(
+                tr("Cannot remove {entry}: {error}", entry=self.describe(), error=exc.strerror or exc)
+            ) from exc
         return True
 
     def is_enabled(self) -> bool:
         return self.state() is EntryState.ENABLED
 
     def describe(self) -> str:
-        return f"the {self.what} {self.path}"
+        return tr(self.wording, path=self.path)
 
 
 class XdgAutostart(_AutostartFile):
     """Linux and the BSDs: the session starts every entry in ``$XDG_CONFIG_HOME/autostart`` at login."""
 
-    what = "autostart entry"
+    wording = N_("the autostart entry {path}")
 
     def __init__(self, config_home: Path, command: LaunchCommand | None = None) -> None:
         super().__init__(config_home / "autostart" / DESKTOP_FILE_NAME, command)
@@ -337,7 +349,7 @@ class XdgAutostart(_AutostartFile):
 class LaunchAgent(_AutostartFile):
     """macOS: launchd loads ``~/Library/LaunchAgents`` at the next login; we never call launchctl."""
 
-    what = "launch agent"
+    wording = N_("the launch agent {path}")
 
     def __init__(self, home: Path, command: LaunchCommand | None = None) -> None:
         super().__init__(home / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist", command)
@@ -417,7 +429,7 @@ class WinRegistry:
 
 
 def _not_windows() -> AutostartError:
-    return AutostartError("The Windows registry exists only on Windows.")
+    return AutostartError(tr("The Windows registry exists only on Windows."))
 
 
 class WindowsRunKey:
@@ -445,7 +457,9 @@ class WindowsRunKey:
             if self.state() is EntryState.DISABLED:
                 self.registry.delete(STARTUP_APPROVED_KEY, RUN_VALUE_NAME)
         except OSError as exc:
-            raise AutostartError(f"Cannot write the registry value {self.path}: {exc.strerror or exc}") from exc
+            raise AutostartError(
+                tr("Cannot write the registry value {path}: {error}", path=self.path, error=exc.strerror or exc)
+            ) from exc
         return self.path
 
     def disable(self) -> bool:
@@ -454,13 +468,15 @@ class WindowsRunKey:
         try:
             return self.registry.delete(RUN_KEY, RUN_VALUE_NAME)
         except OSError as exc:
-            raise AutostartError(f"Cannot remove the registry value {self.path}: {exc.strerror or exc}") from exc
+            raise AutostartError(
+                tr("Cannot remove the registry value {path}: {error}", path=self.path, error=exc.strerror or exc)
+            ) from exc
 
     def is_enabled(self) -> bool:
         return self.state() is EntryState.ENABLED
 
     def describe(self) -> str:
-        return f"the registry value {self.path}"
+        return tr("the registry value {path}", path=self.path)
 
 
 def autostart_for(

@@ -30,6 +30,7 @@ from tray_app.errors import (
     ServerError,
     TokenFormatError,
 )
+from tray_app.i18n import tr
 from tray_app.timefmt import format_utc
 from tray_app.token import TokenClaims, decode_token, redact
 
@@ -80,35 +81,52 @@ def interpret_response(status: int, headers: Mapping[str, str], body: bytes, *, 
     """Turn one HTTP answer into a Session, or raise the error kind that says what went wrong."""
     headers = {name.lower(): value for name, value in headers.items()}
     if 300 <= status < 400:
-        target = _host_of(headers.get("location", "")) or "somewhere else"
+        target = _host_of(headers.get("location", ""))
+        if target is None:
+            raise BadResponseError(
+                tr(
+                    "chat.qwen.ai answered with a redirect (HTTP {status}) somewhere else; it was not followed. "
+                    "If this persists, open chat.qwen.ai in a browser.",
+                    status=status,
+                )
+            )
         raise BadResponseError(
-            f"chat.qwen.ai answered with a redirect (HTTP {status}) to {target}; it was not followed. "
-            "If this persists, open chat.qwen.ai in a browser."
+            tr(
+                "chat.qwen.ai answered with a redirect (HTTP {status}) to {target}; it was not followed. "
+                "If this persists, open chat.qwen.ai in a browser.",
+                status=status,
+                target=target,
+            )
         )
     if status in (401, 403):
         raise InvalidTokenError(
-            f"chat.qwen.ai rejected the token (HTTP {status}): it expired or was revoked. "
-            "Copy a new token from the browser."
+            tr(
+                "chat.qwen.ai rejected the token (HTTP {status}): it expired or was revoked. "
+                "Copy a new token from the browser.",
+                status=status,
+            )
         )
     if status == 429:
         retry_after = parse_retry_after(headers.get("retry-after"), now=now)
-        wait = f" for {retry_after:.0f} s" if retry_after is not None else ""
-        raise RateLimitedError(
-            f"chat.qwen.ai is rate limiting us (HTTP 429); waiting{wait} before retrying.", retry_after
-        )
+        raise RateLimitedError(tr("chat.qwen.ai is rate limiting us (HTTP 429)."), retry_after)
     if status >= 500:
-        raise ServerError(f"chat.qwen.ai had a server error (HTTP {status}); will retry later.")
+        raise ServerError(tr("chat.qwen.ai had a server error (HTTP {status}).", status=status))
     if not 200 <= status < 300:
-        raise BadResponseError(f"chat.qwen.ai answered HTTP {status}; is base_url right?")
+        raise BadResponseError(tr("chat.qwen.ai answered HTTP {status}; is base_url right?", status=status))
     text = body.decode("utf-8", errors="replace")
     if "html" in headers.get("content-type", "").lower() or _looks_like_html(text):
-        raise BlockedError(_blocked_message("a web page instead of the API"))
+        raise BlockedError(
+            tr(
+                "chat.qwen.ai's firewall answered with a web page instead of the API (a captcha or block). "
+                "The token is still good: open chat.qwen.ai in a browser, then retry."
+            )
+        )
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise BadResponseError("chat.qwen.ai answered something that is not JSON.") from exc
+        raise BadResponseError(tr("chat.qwen.ai answered something that is not JSON.")) from exc
     if not isinstance(data, dict):
-        raise BadResponseError("chat.qwen.ai answered JSON that is not an object.")
+        raise BadResponseError(tr("chat.qwen.ai answered JSON that is not an object."))
     return _session_from_json(data)
 
 
@@ -130,30 +148,30 @@ def _looks_like_html(text: str) -> bool:
     return head.startswith("<") and ("<html" in head or "<!doctype" in head)
 
 
-def _blocked_message(what: str) -> str:
-    return (
-        f"chat.qwen.ai's firewall answered with {what} (a captcha or block). The token is still good: "
-        "open chat.qwen.ai in a browser, then retry."
-    )
-
-
 def _session_from_json(data: dict[str, Any]) -> Session:
     flat = json.dumps(data, ensure_ascii=False).lower()
     if "ret" in data and any(marker in flat for marker in _FIREWALL_MARKERS):
-        raise BlockedError(_blocked_message("a captcha request"))
+        raise BlockedError(
+            tr(
+                "chat.qwen.ai's firewall answered with a captcha request (a captcha or block). "
+                "The token is still good: open chat.qwen.ai in a browser, then retry."
+            )
+        )
     if data.get("success") is False:
         detail = data["data"] if isinstance(data.get("data"), dict) else {}
         raw = " ".join(str(detail.get(key, "")) for key in ("code", "details")).strip()
         raw = " ".join((raw or str(data.get("message", ""))).split())[:200]
-        reason = redact(raw) or "no reason given"
+        reason = redact(raw) or tr("no reason given")
         if any(marker in raw.lower() for marker in _AUTH_MARKERS):
-            raise InvalidTokenError(f"chat.qwen.ai rejected the token ({reason}). Copy a new token from the browser.")
-        raise ServerError(f"chat.qwen.ai refused the request ({reason}); will retry later.")
+            raise InvalidTokenError(
+                tr("chat.qwen.ai rejected the token ({reason}). Copy a new token from the browser.", reason=reason)
+            )
+        raise ServerError(tr("chat.qwen.ai refused the request ({reason}).", reason=reason))
     if data.get("success") is True and isinstance(data.get("data"), dict):
         data = data["data"]
     token = data.get("token")
     if not isinstance(token, str) or not token:
-        raise BadResponseError("chat.qwen.ai answered without a token.")
+        raise BadResponseError(tr("chat.qwen.ai answered without a token."))
     return Session(
         user_id=_text(data.get("id")),
         email=_text(data.get("email")),
@@ -181,17 +199,20 @@ def check_new_token(session: Session, presented: TokenClaims, *, now: float) -> 
     try:
         claims = decode_token(session.token)
     except TokenFormatError as exc:
-        raise BadResponseError("chat.qwen.ai answered a token that is not a JWT; the old token was kept.") from exc
+        raise BadResponseError(tr("chat.qwen.ai answered a token that is not a JWT; the old token was kept.")) from exc
     if claims.expires_at <= now:
         raise BadResponseError(
-            f"chat.qwen.ai answered a token that expired on {format_utc(claims.expires_at)}; the old one was kept."
+            tr(
+                "chat.qwen.ai answered a token that expired on {moment}; the old one was kept.",
+                moment=format_utc(claims.expires_at),
+            )
         )
     account_ids = {claims.user_id, session.user_id} - {None}
     if presented.user_id is not None and account_ids - {presented.user_id}:
-        raise BadResponseError("chat.qwen.ai answered a token for another account; the old token was kept.")
+        raise BadResponseError(tr("chat.qwen.ai answered a token for another account; the old token was kept."))
     if claims.expires_at < presented.expires_at:
         raise BadResponseError(
-            "chat.qwen.ai answered a token that expires sooner than the current one; the old token was kept."
+            tr("chat.qwen.ai answered a token that expires sooner than the current one; the old token was kept.")
         )
     return claims
 
@@ -243,15 +264,17 @@ class QwenClient:
 
         threading.Thread(target=exchange, name="qwen-tray-http", daemon=True).start()
         if not finished.wait(self.deadline):
-            raise NetworkError(f"chat.qwen.ai ({host}) did not answer within {self.deadline:g} s; will retry.")
+            raise NetworkError(
+                tr("chat.qwen.ai ({host}) did not answer within {seconds:g} s.", host=host, seconds=self.deadline)
+            )
         if failure:
             error = failure[0]
             if isinstance(error, httpx.TimeoutException):
-                raise NetworkError(f"chat.qwen.ai ({host}) did not answer in time; will retry.") from error
+                raise NetworkError(tr("chat.qwen.ai ({host}) did not answer in time.", host=host)) from error
             if isinstance(error, httpx.TransportError):
                 reason = " ".join(str(error).split()) or type(error).__name__
                 raise NetworkError(
-                    f"Cannot reach {host}: {redact(reason)}. Check the connection; will retry."
+                    tr("Cannot reach {host}: {reason}. Check the connection.", host=host, reason=redact(reason))
                 ) from error
             raise error
         status, headers, body = outcome[0]
@@ -276,6 +299,8 @@ def _read_capped(response: httpx.Response) -> bytes:
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise BadResponseError(f"chat.qwen.ai's answer is over {MAX_BODY_BYTES // 1024 // 1024} MB; not read.")
+            raise BadResponseError(
+                tr("chat.qwen.ai's answer is over {size} MB; not read.", size=MAX_BODY_BYTES // 1024 // 1024)
+            )
         chunks.append(chunk)
     return b"".join(chunks)

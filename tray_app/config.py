@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -10,10 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tray_app.errors import ConfigError
+from tray_app.i18n import LANGUAGE_ENV, supported_language, tr
 
 DEFAULT_BASE_URL = "https://chat.qwen.ai"
 BASE_URL_ENV = "QWEN_TRAY_BASE_URL"
 STORAGE_KINDS = ("keyring", "file")
+#: A language tag as people and desktops write it: ``vi``, ``zh_CN``, ``zh-Hans``, ``vi_VN.UTF-8``, ``en@latin``.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:[_.@-][A-Za-z0-9]{1,16}){0,4}")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class Settings:
     #: second, so accounts falling due together never reach chat.qwen.ai at once.
     max_refreshes_in_flight: int = 4
     max_refreshes_per_second: float = 2.0
+    #: The language to speak ("en", "vi", "zh_CN", or as the desktop writes it: "vi_VN.UTF-8"); None: the
+    #: desktop's. One we have no catalog for is English, quietly (tray_app.i18n.choose_language).
+    language: str | None = None
     #: Where browser profiles are looked for (None: the person's home). Not a config key: the demo's.
     browser_home: str | None = None
 
@@ -50,7 +58,15 @@ Validator = Callable[[str, Any], Any]
 def _number(low: float, high: float) -> Validator:
     def check(key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
-            raise ConfigError(f"{key} must be a number above {low:g} and at most {high:g}, not {value!r}.")
+            raise ConfigError(
+                tr(
+                    "{key} must be a number above {low:g} and at most {high:g}, not {value}.",
+                    key=key,
+                    low=low,
+                    high=high,
+                    value=repr(value),
+                )
+            )
         return float(value)
 
     return check
@@ -59,7 +75,14 @@ def _number(low: float, high: float) -> Validator:
 def _whole_seconds(high: int) -> Validator:
     def check(key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-            raise ConfigError(f"{key} must be a whole number of seconds from 0 to {high}, not {value!r}.")
+            raise ConfigError(
+                tr(
+                    "{key} must be a whole number of seconds from 0 to {high}, not {value}.",
+                    key=key,
+                    high=high,
+                    value=repr(value),
+                )
+            )
         return value
 
     return check
@@ -68,7 +91,15 @@ def _whole_seconds(high: int) -> Validator:
 def _whole_number(low: int, high: int) -> Validator:
     def check(key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ConfigError(f"{key} must be a whole number from {low} to {high}, not {value!r}.")
+            raise ConfigError(
+                tr(
+                    "{key} must be a whole number from {low} to {high}, not {value}.",
+                    key=key,
+                    low=low,
+                    high=high,
+                    value=repr(value),
+                )
+            )
         return value
 
     return check
@@ -76,26 +107,40 @@ def _whole_number(low: int, high: int) -> Validator:
 
 def _boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, not {value!r}.")
+        raise ConfigError(tr("{key} must be true or false, not {value}.", key=key, value=repr(value)))
     return value
 
 
 def _storage(key: str, value: Any) -> str:
     if value not in STORAGE_KINDS:
-        raise ConfigError(f'{key} must be "keyring" or "file", not {value!r}.')
+        raise ConfigError(tr('{key} must be "keyring" or "file", not {value}.', key=key, value=repr(value)))
     return str(value)
 
 
 def _command(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f'{key} must be a command line in a string, e.g. "my-proxy --reload".')
+        raise ConfigError(tr('{key} must be a command line in a string, e.g. "my-proxy --reload".', key=key))
     return value
 
 
 def _base_url(key: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f'{key} must be a string such as "https://chat.qwen.ai".')
+        raise ConfigError(tr('{key} must be a string such as "https://chat.qwen.ai".', key=key))
     return check_base_url(value)
+
+
+def _language(key: str, value: Any) -> str:
+    """A language tag: kept as written unless it names one of our catalogs (then that catalog's name:
+    "vi_VN.UTF-8" is "vi"); a well-formed tag we have no catalog for is kept, and English is spoken."""
+    if not isinstance(value, str) or not _LANGUAGE_TAG.fullmatch(value.strip()):
+        raise ConfigError(
+            tr(
+                '{key} must be a language such as "en", "vi" or "zh_CN", not {value}.',
+                key=key,
+                value=repr(value),
+            )
+        )
+    return supported_language(value) or value.strip()
 
 
 #: How each key in config.toml is checked (and turned into its Settings value).
@@ -110,6 +155,7 @@ VALIDATORS: dict[str, Validator] = {
     "recover_from_browser": _boolean,
     "max_refreshes_in_flight": _whole_number(1, 64),
     "max_refreshes_per_second": _number(0, 100),
+    "language": _language,
 }
 
 
@@ -117,18 +163,23 @@ def check_base_url(url: str) -> str:
     """Return ``url`` without a trailing slash; refuse anything but https, or plain http to loopback."""
     url = url.strip()
     if any(character.isspace() or ord(character) < 32 for character in url):
-        raise ConfigError(f"base_url must not contain spaces or control characters: {url!r}.")
+        raise ConfigError(tr("base_url must not contain spaces or control characters: {url}.", url=repr(url)))
     parts = urlsplit(url)
     try:
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
         port_ok = False
     if parts.scheme not in ("https", "http") or not parts.hostname or not port_ok:
-        raise ConfigError(f"base_url must look like https://chat.qwen.ai, not {url!r}.")
+        raise ConfigError(tr("base_url must look like https://chat.qwen.ai, not {url}.", url=repr(url)))
     if parts.query or parts.fragment:
-        raise ConfigError(f"base_url must not carry a query or fragment: {url!r}.")
+        raise ConfigError(tr("base_url must not carry a query or fragment: {url}.", url=repr(url)))
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError(f"base_url {url!r} uses plain http: https is required (http is allowed only for localhost).")
+        raise ConfigError(
+            tr(
+                "base_url {url} uses plain http: https is required (http is allowed only for localhost).",
+                url=repr(url),
+            )
+        )
     return url.rstrip("/")
 
 
@@ -149,18 +200,29 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     for key, value in data.items():
         validator = VALIDATORS.get(key)
         if validator is None:
-            raise ConfigError(f"Unknown setting {key!r} in config.toml (known: {', '.join(VALIDATORS)}).")
+            raise ConfigError(
+                tr(
+                    "Unknown setting {key} in config.toml (known: {known}).",
+                    key=repr(key),
+                    known=", ".join(VALIDATORS),
+                )
+            )
         values[key] = validator(key, value)
     return with_environment(Settings(**values), env)
 
 
 def with_environment(settings: Settings, env: Mapping[str, str]) -> Settings:
-    """Apply the environment's overrides (it wins over the file)."""
+    """Apply the environment's overrides (it wins over the file): QWEN_TRAY_BASE_URL, QWEN_TRAY_LANGUAGE."""
     if env.get(BASE_URL_ENV):
         try:
-            return replace(settings, base_url=check_base_url(env[BASE_URL_ENV]))
+            settings = replace(settings, base_url=check_base_url(env[BASE_URL_ENV]))
         except ConfigError as exc:
-            raise ConfigError(f"{BASE_URL_ENV}: {exc}") from exc
+            raise ConfigError(tr("{variable}: {reason}", variable=BASE_URL_ENV, reason=exc.message)) from exc
+    if env.get(LANGUAGE_ENV, "").strip():
+        # A language we cannot use is English, quietly: a variable set for some other program must
+        # not stop `qwen-tray token`.
+        with contextlib.suppress(ConfigError):
+            settings = replace(settings, language=_language(LANGUAGE_ENV, env[LANGUAGE_ENV]))
     return settings
 
 
@@ -173,7 +235,9 @@ def parse_toml(text: str, path: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {' '.join(str(exc).split())}") from exc
+        raise ConfigError(
+            tr("{path} is not valid TOML: {reason}", path=path, reason=" ".join(str(exc).split()))
+        ) from exc
     return data
 
 
@@ -184,12 +248,12 @@ def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
     except FileNotFoundError:
         return parse_settings({}, env)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}") from exc
+        raise ConfigError(tr("Cannot read {path}: {error}", path=path, error=exc)) from exc
     data = parse_toml(text, path)
     try:
         settings = parse_settings(data, {})
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(tr("{path}: {reason}", path=path, reason=exc.message)) from exc
     return with_environment(settings, env)
 
 
@@ -223,6 +287,13 @@ def save_setting(path: Path, key: str, value: bool | int) -> None:
     try:
         parse_settings(parse_toml(text, path), {})
     except ConfigError as exc:
-        raise ConfigError(f"Cannot save {key} to {path}: the file would not load ({exc}).") from exc
+        raise ConfigError(
+            tr(
+                "Cannot save {key} to {path}: the file would not load ({reason}).",
+                key=key,
+                path=path,
+                reason=exc.message,
+            )
+        ) from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text)

@@ -22,9 +22,19 @@ from pathlib import Path
 from tray_app.browsers.simulated import write_simulated_firefox
 from tray_app.config import Settings
 from tray_app.engine import TokenService
+from tray_app.i18n import _
 from tray_app.simulator import Behaviour, QwenSimulator
 
+#: What leads the tray's title and menu header in the demo (English; :func:`demo_banner` translates).
 DEMO_BANNER = "DEMO · "
+
+
+def demo_banner() -> str:
+    """:data:`DEMO_BANNER` in the user's language."""
+    # TRANSLATORS: leads the tray's tooltip and menu header while the demo runs ("DEMO · alice@…").
+    return _("DEMO · ")
+
+
 #: Clock seconds per real second: an hour a second, so a 7-day token lasts under three minutes.
 TIME_SCALE = 3600.0
 #: The simulated server turns the first refresh away for this long (12 demo hours: 12 real seconds at
@@ -47,12 +57,15 @@ class ScaledClock:
 class Demo:
     """The simulated world: a server on loopback sharing the fast clock, and the story it plays."""
 
-    story = (
-        "watch the icon count the days down (an hour a second), turn amber when the refresh is due and the "
-        "server asks to wait, then go green with a fresh token; at the next refresh the server rejects it "
-        "(grey), and recovery from the browser heals it from a simulated browser profile. Quit from the "
-        "menu, or with Ctrl+C here."
-    )
+    @property
+    def story(self) -> str:
+        """What the person is about to watch, in their language (printed when the demo starts)."""
+        return _(
+            "watch the icon count the days down (an hour a second), turn amber when the refresh is due and the "
+            "server asks to wait, then go green with a fresh token; at the next refresh the server rejects it "
+            "(grey), and recovery from the browser heals it from a simulated browser profile. Quit from the "
+            "menu, or with Ctrl+C here."
+        )
 
     def __init__(self, time_scale: float = TIME_SCALE) -> None:
         self.time_scale = time_scale

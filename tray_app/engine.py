@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tray_app.accounts import account_label, load_book, open_book, resolve_account, save_book
+from tray_app.accounts import (
+    account_label,
+    damaged_token_message,
+    load_book,
+    open_book,
+    resolve_account,
+    save_book,
+)
 from tray_app.config import Settings
 from tray_app.errors import (
     AccountError,
@@ -31,8 +38,10 @@ from tray_app.errors import (
     RefreshError,
     StorageError,
     TokenFormatError,
+    joined,
 )
 from tray_app.hook import run_hook
+from tray_app.i18n import N_, Text, tr
 from tray_app.policy import (
     DAY,
     TokenState,
@@ -114,22 +123,33 @@ def most_urgent(statuses: Sequence[Status]) -> Status | None:
     return min(statuses, key=lambda s: urgency(s.state, s.claims.expires_at if s.claims else None))
 
 
-def unchecked_paste_message(error: RefreshError) -> str:
+def unchecked_paste_message(error: RefreshError) -> Text:
     """Why a pasted token was not stored, and what to do: nothing retries a paste, so nothing may say it will."""
     if not error.transient:  # chat.qwen.ai answered: this token will not do
-        return f"{error.reason} Nothing was stored."
-    reason = error.reason
-    retry = "try again later"
+        return tr("{reason} Nothing was stored.", reason=error.message)
     if error.kind == "network":
-        retry = "try again when online"
-    elif isinstance(error, RateLimitedError) and error.retry_after is not None:
-        retry = f"try again in {format_duration(error.retry_after)}"
-    elif error.kind == "blocked":  # the client's words are about a stored token being still good
-        reason = "chat.qwen.ai's firewall answered instead (a captcha or block page)."
-        retry = "open chat.qwen.ai in a browser, then try again"
-    return (
-        f"Could not check the token with chat.qwen.ai: {reason} Nothing was stored; {retry}, "
-        "or store it unchecked with `qwen-tray set-token --no-verify`."
+        return tr(
+            "Could not check the token with chat.qwen.ai: {reason} Nothing was stored; try again when online, "
+            "or store it unchecked with `qwen-tray set-token --no-verify`.",
+            reason=error.message,
+        )
+    if isinstance(error, RateLimitedError) and error.retry_after is not None:
+        return tr(
+            "Could not check the token with chat.qwen.ai: {reason} Nothing was stored; try again in {duration}, "
+            "or store it unchecked with `qwen-tray set-token --no-verify`.",
+            reason=error.message,
+            duration=format_duration(error.retry_after),
+        )
+    if error.kind == "blocked":  # the client's words are about a stored token being still good
+        return tr(
+            "Could not check the token with chat.qwen.ai: chat.qwen.ai's firewall answered instead (a captcha or "
+            "block page). Nothing was stored; open chat.qwen.ai in a browser, then try again, "
+            "or store it unchecked with `qwen-tray set-token --no-verify`."
+        )
+    return tr(
+        "Could not check the token with chat.qwen.ai: {reason} Nothing was stored; try again later, "
+        "or store it unchecked with `qwen-tray set-token --no-verify`.",
+        reason=error.message,
     )
 
 
@@ -157,7 +177,8 @@ class ImportOutcome:
     status: Status
 
 
-NOTHING_IN_BROWSERS = (
+#: What to do when no browser holds a usable token (English; ``tr(NOTHING_IN_BROWSERS)`` for a person).
+NOTHING_IN_BROWSERS = N_(
     "sign in at chat.qwen.ai in your browser; if you just did, close the browser or wait a minute, "
     "then try again"
 )
@@ -170,7 +191,9 @@ def choose_candidate(candidates: Sequence[Any], held: TokenClaims | None, *, now
     of several accounts and none of ours (the person must choose a profile)."""
     usable = [c for c in candidates if c.claims is not None and c.claims.expires_at > now and c.claims.user_id]
     if not usable:
-        raise BrowserError(f"No usable chat.qwen.ai token was found in the browsers: {NOTHING_IN_BROWSERS}.")
+        raise BrowserError(
+            tr("No usable chat.qwen.ai token was found in the browsers: {remedy}.", remedy=tr(NOTHING_IN_BROWSERS))
+        )
     freshest = sorted(usable, key=lambda c: c.claims.expires_at, reverse=True)
     if held is not None and held.user_id:
         ours = [c for c in freshest if c.claims.user_id == held.user_id]
@@ -178,10 +201,16 @@ def choose_candidate(candidates: Sequence[Any], held: TokenClaims | None, *, now
             return ours[0]
     accounts = {c.claims.user_id for c in freshest}
     if len(accounts) > 1:
-        found = "; ".join(f"{c.label} (account {c.claims.user_id[:8]})" for c in freshest)
+        found = joined(
+            [tr("{profile} (account {id})", profile=c.label, id=c.claims.user_id[:8]) for c in freshest], "; "
+        )
         raise BrowserError(
-            f"Tokens of {len(accounts)} accounts were found ({found}); choose one with BROWSER:PROFILE, "
-            "e.g. `qwen-tray set-token --from-browser firefox:default-release`."
+            tr(
+                "Tokens of {count} accounts were found ({found}); choose one with BROWSER:PROFILE, "
+                "e.g. `qwen-tray set-token --from-browser firefox:default-release`.",
+                count=len(accounts),
+                found=found,
+            )
         )
     return freshest[0]
 
@@ -328,8 +357,10 @@ class TokenService:
         token = self.store.get(current_slot(account_id))
         if token is None:
             raise NoTokenError(
-                f"No token is stored for {account_label(account_id, book.get(account_id))}; "
-                "paste one with `qwen-tray set-token`."
+                tr(
+                    "No token is stored for {account}; paste one with `qwen-tray set-token`.",
+                    account=account_label(account_id, book.get(account_id)),
+                )
             )
         return token
 
@@ -340,10 +371,7 @@ class TokenService:
         try:
             return decode_token(token)
         except TokenFormatError as exc:
-            raise StorageError(
-                f"The token stored in {self.store.description} is damaged ({exc}); "
-                "set a new one with `qwen-tray set-token`."
-            ) from exc
+            raise StorageError(damaged_token_message(self.store.description, exc)) from exc
 
     def unknown_status_json(self, error: QwenTrayError) -> dict[str, Any]:
         """The `status --json` contract when the token cannot be read (a keyring that is missing, locked
@@ -376,7 +404,9 @@ class TokenService:
             try:
                 lock.acquire(timeout=REFRESH_LOCK_TIMEOUT)
             except Timeout as exc:
-                raise AlreadyRunningError("Another qwen-tray process is changing the token; try again soon.") from exc
+                raise AlreadyRunningError(
+                    tr("Another qwen-tray process is changing the token; try again soon.")
+                ) from exc
             try:
                 yield
             finally:
@@ -440,15 +470,24 @@ class TokenService:
             status = self.evaluate(claims, record, now, backoff=honour_backoff, account_id=account_id, book=book)
         label = account_label(account_id, record)
         if claims is None:
-            raise NoTokenError(f"No token is stored for {label}; paste one with `qwen-tray set-token`.")
+            raise NoTokenError(
+                tr("No token is stored for {account}; paste one with `qwen-tray set-token`.", account=label)
+            )
         if not force:
             if status.state is TokenState.INVALID:
                 raise InvalidTokenError(
-                    f"chat.qwen.ai rejected the token of {label} earlier; copy a new token from the browser."
+                    tr(
+                        "chat.qwen.ai rejected the token of {account} earlier; copy a new token from the browser.",
+                        account=label,
+                    )
                 )
             if status.state is TokenState.EXPIRED:
                 raise ExpiredTokenError(
-                    f"The token of {label} expired on {format_utc(claims.expires_at)}; copy a new one from the browser."
+                    tr(
+                        "The token of {account} expired on {date}; copy a new one from the browser.",
+                        account=label,
+                        date=format_utc(claims.expires_at),
+                    )
                 )
             if status.due_at is None or status.due_at > now:
                 return RefreshOutcome(refreshed=False, status=status)
@@ -489,7 +528,7 @@ class TokenService:
         """Record, log and publish a failed refresh; returns the error to raise, saying what happened (when
         the next try is, the state says, and each caller in its own words). A rate limit pauses every
         account: they are one client to chat.qwen.ai."""
-        failure = error.restated(error.reason)
+        failure = error
         with self._exclusive():
             book = self._locked_book()
             record = book.get(account_id)
@@ -546,7 +585,11 @@ class TokenService:
         if claims.user_id != wanted:
             theirs = account_label(claims.user_id or "?", book.get(claims.user_id or ""))
             raise AccountError(
-                f"This token belongs to {theirs}, not {account_label(wanted, book.get(wanted))}; nothing was stored."
+                tr(
+                    "This token belongs to {theirs}, not {wanted}; nothing was stored.",
+                    theirs=theirs,
+                    wanted=account_label(wanted, book.get(wanted)),
+                )
             )
 
     def use(self, account: str) -> Status:
@@ -578,8 +621,20 @@ class TokenService:
         hold for that account (a token of another account adds it)."""
         scan = self.browser_scan(only)
         if not scan.candidates:
-            looked = f" (looked in {', '.join(scan.searched)})" if scan.searched else " (no browser profile found)"
-            raise BrowserError(f"No chat.qwen.ai token was found in the browsers{looked}: {NOTHING_IN_BROWSERS}.")
+            if scan.searched:
+                raise BrowserError(
+                    tr(
+                        "No chat.qwen.ai token was found in the browsers (looked in {profiles}): {remedy}.",
+                        profiles=joined(scan.searched),
+                        remedy=tr(NOTHING_IN_BROWSERS),
+                    )
+                )
+            raise BrowserError(
+                tr(
+                    "No chat.qwen.ai token was found in the browsers (no browser profile found): {remedy}.",
+                    remedy=tr(NOTHING_IN_BROWSERS),
+                )
+            )
         book = self.book()
         candidates = scan.candidates
         if account is not None:
@@ -587,8 +642,11 @@ class TokenService:
             candidates = [c for c in candidates if c.claims is not None and c.claims.user_id == wanted]
             if not candidates:
                 raise BrowserError(
-                    f"No browser holds a token of {account_label(wanted, book.get(wanted))}: "
-                    f"{NOTHING_IN_BROWSERS}."
+                    tr(
+                        "No browser holds a token of {account}: {remedy}.",
+                        account=account_label(wanted, book.get(wanted)),
+                        remedy=tr(NOTHING_IN_BROWSERS),
+                    )
                 )
             held = self._stored_claims(wanted)
         else:
@@ -623,7 +681,11 @@ class TokenService:
             held = self.status(claims.user_id)
             if held.state in (TokenState.INVALID, TokenState.EXPIRED):
                 raise BrowserError(
-                    f"{candidate.label} holds the same token, which no longer works: {NOTHING_IN_BROWSERS}."
+                    tr(
+                        "{profile} holds the same token, which no longer works: {remedy}.",
+                        profile=candidate.label,
+                        remedy=tr(NOTHING_IN_BROWSERS),
+                    )
                 )
             return ImportOutcome(stored=False, source=candidate.label, status=held)
         return ImportOutcome(stored=True, source=candidate.label, status=status)
@@ -657,7 +719,7 @@ class TokenService:
             except RefreshError as exc:
                 raise exc.restated(unchecked_paste_message(exc)) from exc
             if session.user_id and session.user_id != account_id:
-                raise BadResponseError("chat.qwen.ai answered for another account; nothing was stored.")
+                raise BadResponseError(tr("chat.qwen.ai answered for another account; nothing was stored."))
         with self._exclusive():
             book = self._locked_book()
             held = self._held(book, account_id)

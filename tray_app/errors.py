@@ -21,21 +21,32 @@
 
 Lower-level errors (httpx, keyring, OSError) are translated at the edge with ``raise … from exc``.
 
-A RefreshError's :attr:`~RefreshError.reason` is what happened; whether anyone retries, and when, depends
-on who asked (the refresher does; nothing retries a paste), so the engine says that, not the client.
+A RefreshError says what happened, never that anyone will retry: whether anyone does, and when,
+depends on who asked (the refresher does; nothing retries a paste), so the engine and the CLI say that.
+
+Messages are English (``str(error)``, for logs); one made with :func:`tray_app.i18n.tr` also carries
+its translation, which :attr:`QwenTrayError.local` gives a person.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-from typing import TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from tray_app.i18n import Text
 
 _E = TypeVar("_E", bound="QwenTrayError")
 
-#: How the client's messages end when they promise an automatic retry ("…; will retry later.", "…; waiting
-#: for 600 s before retrying."), which is true only where the refresher keeps trying.
-_RETRY_PROMISE = re.compile(r";\s*(?:will retry(?: later)?|waiting\b[^;]*\bbefore retrying)\.$")
+
+def joined(items: Iterable[str], separator: str = ", ") -> Text:
+    """Listed items (account labels, profiles) as one message parameter: English joined from their
+    English, the translation from their translations (an item that is a plain ``str`` is both)."""
+    from tray_app.i18n import Text, local
+
+    listed = list(items)
+    return Text(separator.join(listed), separator.join(str(local(each)) for each in listed))
 
 
 class QwenTrayError(Exception):
@@ -49,6 +60,13 @@ class QwenTrayError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def local(self) -> str:
+        """The message in the user's language (the English one when it was not made translatable)."""
+        from tray_app.i18n import local
+
+        return str(local(self.message))
 
     def restated(self: _E, message: str) -> _E:
         """The same error (class, kind and details such as ``retry_after``) saying ``message`` instead:
@@ -93,7 +111,11 @@ class NoTokenError(QwenTrayError):
 
     kind = "missing"
 
-    def __init__(self, message: str = "No token is stored yet: paste one with `qwen-tray set-token`.") -> None:
+    def __init__(self, message: str | None = None) -> None:
+        if message is None:
+            from tray_app.i18n import tr
+
+            message = tr("No token is stored yet: paste one with `qwen-tray set-token`.")
         super().__init__(message)
 
 
@@ -122,11 +144,6 @@ class RefreshError(QwenTrayError):
     kind = "refresh"
     #: Worth retrying automatically (with backoff): the token itself may still be good.
     transient = True
-
-    @property
-    def reason(self) -> str:
-        """What happened, without a promise that something will retry."""
-        return _RETRY_PROMISE.sub(".", self.message)
 
 
 class InvalidTokenError(RefreshError):

@@ -7,6 +7,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from tray_app.errors import AlreadyRunningError
+from tray_app.i18n import tr
 
 
 def hold_instance_lock(path: Path) -> FileLock:
@@ -20,7 +21,7 @@ def hold_instance_lock(path: Path) -> FileLock:
         lock.acquire(timeout=0)
     except Timeout as exc:
         raise AlreadyRunningError(
-            "qwen-tray is already running (a tray or daemon is keeping the token alive); only one may run per user."
+            tr("qwen-tray is already running (a tray or daemon is keeping the token alive); only one may run per user.")
         ) from exc
     return lock
 

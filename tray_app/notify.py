@@ -349,10 +349,18 @@ class FallbackNotifier:
         return tuple(notifier.name for notifier in self.notifiers)
 
     def notify(self, title: str, body: str, *, urgent: bool = False) -> str:
+        """Show ``title`` and ``body``: a :class:`~tray_app.i18n.Text` is shown in the user's language on
+        the desktop, and logged in English (the log notifier, and the warning when nothing showed it)."""
+        from tray_app.i18n import local
+
+        shown = (str(local(title)), str(local(body)))
         with self._lock:
             for index, notifier in enumerate(self.notifiers):
                 try:
-                    notifier.notify(title, body, urgent=urgent)
+                    if notifier.name == LogNotifier.name:  # logs stay English
+                        notifier.notify(title, body, urgent=urgent)
+                    else:
+                        notifier.notify(*shown, urgent=urgent)
                 except NotifyError as exc:
                     reason = str(exc)
                 except Exception as exc:  # noqa: BLE001 - a notification must never kill the thread that sent it

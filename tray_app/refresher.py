@@ -23,6 +23,9 @@ from tray_app.state import Book, State
 
 log = logging.getLogger(__name__)
 
+#: After an attempt the engine found not due, the account waits this long (service clock) before the next.
+NOT_DUE_PAUSE = 1.0
+
 #: Real seconds between two looks at least (the demo's fast clock would otherwise look 60 times a second).
 MIN_REAL_WAIT = 0.25
 
@@ -41,14 +44,17 @@ class Refresher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._workers: ThreadPoolExecutor | None = None
-        #: Guards the three below, which the worker threads change as refreshes end.
+        #: Guards the four below, which the worker threads change as refreshes end.
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         #: Accounts asked for by "Refresh now" (None: the default account), run at the next look.
         self._manual: set[str | None] = set()
-        #: When each account's last attempt started (service clock): a failure the engine does not
-        #: record (a keyring that failed) is not tried again before CHECK_INTERVAL.
-        self._tried_at: dict[str, float] = {}
+        #: No automatic attempt of these accounts before these times (service clock): after a failure
+        #: the engine does not record (a keyring that failed), CHECK_INTERVAL; after an attempt the
+        #: engine found not due (the state changed meanwhile: a pause after a rate limit, another
+        #: process's token), a moment, so a disagreement can never spin. Recorded failures back off
+        #: in the state instead.
+        self._not_before: dict[str, float] = {}
         #: The pacing slot the last refresh started in (service clock).
         self._last_start: float | None = None
         #: When the pacing lets the next due refresh start (None: nothing waits for it, or the workers
@@ -170,6 +176,7 @@ class Refresher:
         with self._lock:
             manual, self._manual = self._manual, set()
             busy = set(self._in_flight)
+            not_before = dict(self._not_before)
         ids = [s.account_id for s in statuses if s.account_id]
         default = self._book.default if self._book is not None else None
         wanted = [default if each is None else each for each in manual]
@@ -180,8 +187,7 @@ class Refresher:
             account_id = status.account_id
             if not account_id or account_id in busy or account_id in wanted:
                 continue
-            tried = self._tried_at.get(account_id)
-            if tried is not None and status.now - tried < CHECK_INTERVAL:
+            if status.now < not_before.get(account_id, status.now):
                 continue
             decision = decide(
                 status.claims, status.record, now=status.now, refresh_before_days=settings.refresh_before_days
@@ -215,7 +221,6 @@ class Refresher:
                     continue
                 self._in_flight.add(account_id)
                 self._last_start = start
-                self._tried_at[account_id] = now
             job = self._job(account_id, forced)
             if self._workers is None:
                 job()
@@ -226,18 +231,27 @@ class Refresher:
 
     def _job(self, account_id: str, forced: bool) -> Callable[[], None]:
         def refresh() -> None:
+            not_before = None
             try:
-                self.service.refresh(account_id, force=forced, honour_backoff=not forced)
+                outcome = self.service.refresh(account_id, force=forced, honour_backoff=not forced)
+                if not outcome.refreshed:
+                    not_before = self.service.clock() + NOT_DUE_PAUSE
             except RefreshError as exc:
                 # Recorded in the state (with its backoff), logged and published by the engine.
                 log.debug("Refresh failed: %s", exc.kind)
             except QwenTrayError as exc:
                 log.warning("%s", exc)
+                not_before = self.service.clock() + CHECK_INTERVAL
             except Exception:
                 log.exception("Unexpected error refreshing an account; the refresher carries on.")
+                not_before = self.service.clock() + CHECK_INTERVAL
             finally:
                 with self._lock:
                     self._in_flight.discard(account_id)
+                    if not_before is None:
+                        self._not_before.pop(account_id, None)
+                    else:
+                        self._not_before[account_id] = not_before
                 self._wake.set()
 
         return refresh
@@ -250,11 +264,11 @@ class Refresher:
         wait = CHECK_INTERVAL
         with self._lock:
             busy = set(self._in_flight)
+            not_before = dict(self._not_before)
         for status in statuses:
             if status.account_id in busy or status.due_at is None:
                 continue
-            tried = self._tried_at.get(status.account_id or "")
-            earliest = status.due_at if tried is None else max(status.due_at, tried + CHECK_INTERVAL)
+            earliest = max(status.due_at, not_before.get(status.account_id or "", status.due_at))
             if earliest > now:
                 wait = min(wait, earliest - now)
         if self._next_slot is not None:

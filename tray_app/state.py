@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_app.errors import StorageError
+from tray_app.i18n import tr
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,9 @@ class StateFile:
             write_atomically(self.path, json.dumps(book.to_json(), separators=(",", ":")) + "\n")
             identity = file_identity(self.path)
         except OSError as exc:
-            raise StorageError(f"Cannot write the state file {self.path}: {exc.strerror or exc}") from exc
+            raise StorageError(
+                tr("Cannot write the state file {path}: {error}", path=self.path, error=exc.strerror or exc)
+            ) from exc
         with self._cache_lock:
             self._cache = (identity, book)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tray_app.errors import NoKeyringError, StorageError
+from tray_app.i18n import N_, Text, tr
 
 if TYPE_CHECKING:
     from tray_app.state import FileIdentity
@@ -49,21 +50,50 @@ KEYRING_SERVICE = "qwen-tray"
 _T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
-NO_KEYRING_HELP = (
+#: What to do without a keyring (English; ``tr(NO_KEYRING_HELP)`` for a person).
+NO_KEYRING_HELP = N_(
     "install and start a keyring (gnome-keyring or KWallet on Linux), or opt in to the plain file store "
     'with storage = "file" in config.toml or --storage file'
 )
-NO_KEYRING_MESSAGE = f"No system keyring is available: {NO_KEYRING_HELP}."
+
+
+def no_keyring_message() -> Text:
+    """There is no keyring here at all, and what to do."""
+    return tr("No system keyring is available: {help}.", help=tr(NO_KEYRING_HELP))
+
 
 #: keyring's backends in words a person knows (the start line, ``status``); others go by keyring's own name.
+#: English: :func:`describe_keyring` translates them.
 KEYRING_WORDS = {
-    "keyring.backends.SecretService.Keyring": "the desktop keyring (Secret Service)",
-    "keyring.backends.libsecret.Keyring": "the desktop keyring (Secret Service, through libsecret)",
-    "keyring.backends.kwallet.DBusKeyring": "KDE Wallet",
-    "keyring.backends.kwallet.DBusKeyringKWallet4": "KDE Wallet",
-    "keyring.backends.macOS.Keyring": "the macOS Keychain",
-    "keyring.backends.Windows.WinVaultKeyring": "the Windows Credential Manager",
-    "keyring.backends.fail.Keyring": "no keyring (none was found on this system)",
+    "keyring.backends.SecretService.Keyring": N_("the desktop keyring (Secret Service)"),
+    "keyring.backends.libsecret.Keyring": N_("the desktop keyring (Secret Service, through libsecret)"),
+    "keyring.backends.kwallet.DBusKeyring": N_("KDE Wallet"),
+    "keyring.backends.kwallet.DBusKeyringKWallet4": N_("KDE Wallet"),
+    "keyring.backends.macOS.Keyring": N_("the macOS Keychain"),
+    "keyring.backends.Windows.WinVaultKeyring": N_("the Windows Credential Manager"),
+    "keyring.backends.fail.Keyring": N_("no keyring (none was found on this system)"),
+}
+
+#: A keyring call that did not answer in time, by what it was to do (whole sentences, for translators).
+_NO_ANSWER = {
+    "read": N_(
+        "The keyring did not answer within {seconds:g} s (to read the token); it may be locked and waiting "
+        "for a password prompt. Unlock it and try again."
+    ),
+    "write": N_(
+        "The keyring did not answer within {seconds:g} s (to write the token); it may be locked and waiting "
+        "for a password prompt. Unlock it and try again."
+    ),
+    "delete": N_(
+        "The keyring did not answer within {seconds:g} s (to delete the token); it may be locked and waiting "
+        "for a password prompt. Unlock it and try again."
+    ),
+}
+#: A keyring call that failed, by what it was to do.
+_FAILED = {
+    "read": N_("The keyring failed to read the token ({detail}): {help}."),
+    "write": N_("The keyring failed to write the token ({detail}): {help}."),
+    "delete": N_("The keyring failed to delete the token ({detail}): {help}."),
 }
 
 
@@ -102,7 +132,9 @@ def replace_token(store: TokenStore, account_id: str, token: str) -> None:
     if store.get(current) != token:
         if old is not None:
             store.set(old, current)
-        raise StorageError(f"The token did not read back from {store.description}; the old one was kept.")
+        raise StorageError(
+            tr("The token did not read back from {store}; the old one was kept.", store=store.description)
+        )
 
 
 def delete_slots(store: TokenStore, slots: tuple[str, ...]) -> bool:
@@ -122,15 +154,22 @@ class KeyringStore:
         self.service = service
         self.timeout = timeout
         self._backend: Any = None
-        self._description = "the system keyring"
+        #: The backend keyring chose, usable or not; or why the one PYTHON_KEYRING_BACKEND names cannot be.
+        self._chosen: Any = None
+        self._unusable: str | None = None
 
     @property
     def description(self) -> str:
-        """Where the token is, in words; choosing the backend the first time it is asked for (importing
-        keyring costs ~65 ms: not before the tray's icon shows, nor for commands that never ask)."""
+        """Where the token is, in words (a :class:`Text`); choosing the backend the first time it is asked
+        for (importing keyring costs ~65 ms: not before the tray's icon shows, nor for commands that never
+        ask). Put into words only here: ``qwen-tray token`` never loads a translation."""
         with contextlib.suppress(NoKeyringError):  # said when the token is read or stored
             self._resolve()
-        return self._description
+        if self._chosen is not None:
+            return describe_keyring(self._chosen)
+        if self._unusable is not None:
+            return tr("no keyring ({backend} cannot be used here)", backend=self._unusable)
+        return tr("the system keyring")
 
     def _resolve(self) -> Any:
         """The keyring backend, chosen again while none is usable: a keyring that starts after us (the
@@ -142,11 +181,12 @@ class KeyringStore:
         try:
             backend = _keyring_backend()
         except NoKeyringError:
-            self._description = f"no keyring ({os.environ.get('PYTHON_KEYRING_BACKEND')} cannot be used here)"
+            self._chosen = None
+            self._unusable = str(os.environ.get("PYTHON_KEYRING_BACKEND"))
             raise
-        self._description = describe_keyring(backend)
+        self._chosen = backend
         if isinstance(backend, NoKeyring):
-            raise NoKeyringError(NO_KEYRING_MESSAGE)
+            raise NoKeyringError(no_keyring_message())
         self._backend = backend
         return backend
 
@@ -190,10 +230,7 @@ class KeyringStore:
         worker.start()
         worker.join(self.timeout)
         if worker.is_alive():
-            raise StorageError(
-                f"The keyring did not answer within {self.timeout:g} s (to {action} the token); it may be "
-                "locked and waiting for a password prompt. Unlock it and try again."
-            )
+            raise StorageError(tr(_NO_ANSWER[action], seconds=self.timeout))
         if failure:
             raise _translate_keyring_error(failure[0], action) from failure[0]
         return outcome[0]
@@ -225,7 +262,11 @@ def _keyring_backend() -> Any:
         except Exception as exc:
             reason = " ".join(str(exc).split()).rstrip(". ") or type(exc).__name__
             raise NoKeyringError(
-                f"The keyring named by PYTHON_KEYRING_BACKEND ({named}) cannot be used here: {reason}."
+                tr(
+                    "The keyring named by PYTHON_KEYRING_BACKEND ({backend}) cannot be used here: {reason}.",
+                    backend=named,
+                    reason=reason,
+                )
             ) from exc
     configured = keyring.core.load_config()
     if configured is not None:
@@ -242,21 +283,23 @@ def _keyring_backend() -> Any:
     return NoKeyring()  # type: ignore[no-untyped-call]
 
 
-def describe_keyring(backend: Any) -> str:
+def describe_keyring(backend: Any) -> Text:
     """Where a keyring backend keeps the token, in words: "the desktop keyring (Secret Service)"."""
     cls = type(backend)
     known = KEYRING_WORDS.get(f"{cls.__module__}.{cls.__qualname__}")
     if known:
-        return known
+        return tr(known)
     if cls.__module__ == "keyring.backends.chainer":
-        return (
-            " or ".join(describe_keyring(each) for each in backend.backends)
-            or KEYRING_WORDS["keyring.backends.fail.Keyring"]
-        )
+        described: Text | None = None
+        for each in backend.backends:
+            words = describe_keyring(each)
+            described = words if described is None else tr("{first} or {second}", first=described, second=words)
+        return described if described is not None else tr(KEYRING_WORDS["keyring.backends.fail.Keyring"])
     file_path = getattr(backend, "file_path", None)  # keyrings.alt's file backends
     if isinstance(file_path, str):
-        return f"the keyring file {file_path} ({cls.__module__}.{cls.__qualname__})"
-    return f"the keyring {getattr(cls, 'name', cls.__qualname__)}"
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        return tr("the keyring file {path} ({backend})", path=file_path, backend=name)
+    return tr("the keyring {name}", name=getattr(cls, "name", cls.__qualname__))
 
 
 def _translate_keyring_error(exc: BaseException, action: str) -> StorageError:
@@ -266,15 +309,18 @@ def _translate_keyring_error(exc: BaseException, action: str) -> StorageError:
     # keyring's own messages end with a period ("Prompt dismissed."): ours follows, so drop theirs.
     detail = (str(exc).splitlines()[0].rstrip(". ") if str(exc) else "") or type(exc).__name__
     if isinstance(exc, KeyringFoundNone):
-        return NoKeyringError(NO_KEYRING_MESSAGE)
+        return NoKeyringError(no_keyring_message())
     if isinstance(exc, KeyringLocked):
-        return StorageError("The keyring is locked: unlock it (log in to the desktop session) and try again.")
+        return StorageError(tr("The keyring is locked: unlock it (log in to the desktop session) and try again."))
     if isinstance(exc, InitError):
         return StorageError(
-            f"The keyring could not be opened ({detail}); unlock it or create a default keyring, or opt in to "
-            'the plain file store with storage = "file" in config.toml or --storage file.'
+            tr(
+                "The keyring could not be opened ({detail}); unlock it or create a default keyring, or opt in to "
+                'the plain file store with storage = "file" in config.toml or --storage file.',
+                detail=detail,
+            )
         )
-    return StorageError(f"The keyring failed to {action} the token ({detail}): {NO_KEYRING_HELP}.")
+    return StorageError(tr(_FAILED[action], detail=detail, help=tr(NO_KEYRING_HELP)))
 
 
 class FileStore:
@@ -282,11 +328,14 @@ class FileStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.description = f"the file {path} (plain text, readable only by you)"
         #: The slots read last, kept while the file is unchanged (a thousand accounts' file is read a
         #: few times per refresh); never handed out, only copies.
         self._cache: tuple[FileIdentity, dict[str, str]] | None = None
         self._cache_lock = threading.Lock()
+
+    @property
+    def description(self) -> str:
+        return tr("the file {path} (plain text, readable only by you)", path=self.path)
 
     def _load(self) -> dict[str, str]:
         from tray_app.state import file_identity
@@ -301,9 +350,11 @@ class FileStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise StorageError(f"Cannot read the token file {self.path}: {exc}") from exc
+            raise StorageError(tr("Cannot read the token file {path}: {error}", path=self.path, error=exc)) from exc
         if not isinstance(data, dict):
-            raise StorageError(f"The token file {self.path} is damaged; run `qwen-tray forget` and set it again.")
+            raise StorageError(
+                tr("The token file {path} is damaged; run `qwen-tray forget` and set it again.", path=self.path)
+            )
         slots = {slot: value for slot, value in data.items() if isinstance(slot, str) and isinstance(value, str)}
         with self._cache_lock:
             self._cache = (identity, slots)
@@ -320,7 +371,9 @@ class FileStore:
             else:
                 self.path.unlink(missing_ok=True)
         except OSError as exc:
-            raise StorageError(f"Cannot write the token file {self.path}: {exc.strerror or exc}") from exc
+            raise StorageError(
+                tr("Cannot write the token file {path}: {error}", path=self.path, error=exc.strerror or exc)
+            ) from exc
         with self._cache_lock:
             self._cache = saved if data else None
 

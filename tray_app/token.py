@@ -5,7 +5,8 @@ breaks. :func:`extract_token` digs the JWT out of all of those and refuses anyth
 that says what is wrong. We cannot verify the signature (the key is the server's), so only the payload
 is decoded, for ``id`` (the account) and ``exp``; a pasted token must carry both, as chat.qwen.ai's do.
 
-This module is on the hot path of ``qwen-tray token``: keep it to the standard library.
+This module is on the hot path of ``qwen-tray token``: keep it to the standard library (and call ``tr()``
+only to refuse: a translation catalog is loaded on first use).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from tray_app.errors import TokenFormatError
+from tray_app.i18n import tr
 from tray_app.timefmt import format_utc
 
 #: Pasted text longer than this is refused before any parsing (a real token is about 200 bytes).
@@ -65,26 +67,37 @@ def decode_token(token: str) -> TokenClaims:
     """Decode a bare JWT's payload for ``id`` and ``exp``; raise TokenFormatError if it is not one."""
     parts = token.split(".")
     if len(parts) != 3:
-        this = "this text has no dots" if len(parts) == 1 else f"this has {len(parts)}"
-        raise TokenFormatError(f"Not a token: a chat.qwen.ai token has three parts separated by dots, {this}.")
+        if len(parts) == 1:
+            raise TokenFormatError(
+                tr("Not a token: a chat.qwen.ai token has three parts separated by dots, this text has no dots.")
+            )
+        raise TokenFormatError(
+            tr(
+                "Not a token: a chat.qwen.ai token has three parts separated by dots, this has {count}.",
+                count=len(parts),
+            )
+        )
     if not all(_BASE64URL_PART.fullmatch(part) for part in parts):
         raise TokenFormatError(
-            "Not a token: it has characters that cannot be in a token (only letters, digits, - and _ between the dots)."
+            tr(
+                "Not a token: it has characters that cannot be in a token "
+                "(only letters, digits, - and _ between the dots)."
+            )
         )
     payload_part = parts[1]
     try:
         raw = base64.urlsafe_b64decode(payload_part + "=" * (-len(payload_part) % 4))
     except (binascii.Error, ValueError) as exc:
-        raise TokenFormatError("Not a token: its middle part is not base64url.") from exc
+        raise TokenFormatError(tr("Not a token: its middle part is not base64url.")) from exc
     try:
         payload = json.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise TokenFormatError("Not a token: its middle part does not decode to JSON.") from exc
+        raise TokenFormatError(tr("Not a token: its middle part does not decode to JSON.")) from exc
     if not isinstance(payload, dict):
-        raise TokenFormatError("Not a token: its payload is not a JSON object.")
+        raise TokenFormatError(tr("Not a token: its payload is not a JSON object."))
     exp = payload.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not 0 < exp < 2**40:
-        raise TokenFormatError("Not a chat.qwen.ai token: it carries no expiry time ('exp').")
+        raise TokenFormatError(tr("Not a chat.qwen.ai token: it carries no expiry time ('exp')."))
     user_id = payload.get("id")
     return TokenClaims(
         token=token,
@@ -98,10 +111,13 @@ def extract_token(text: str, *, now: float) -> TokenClaims:
     seconds). A JWT without an ``id`` is some other site's: chat.qwen.ai's always carry one."""
     claims = decode_token(_find_candidate(text))
     if claims.user_id is None:
-        raise TokenFormatError("Not a chat.qwen.ai token: it names no account (no 'id').")
+        raise TokenFormatError(tr("Not a chat.qwen.ai token: it names no account (no 'id')."))
     if claims.expires_at <= now:
         raise TokenFormatError(
-            f"This token expired on {format_utc(claims.expires_at)}; copy a fresh one from chat.qwen.ai."
+            tr(
+                "This token expired on {date}; copy a fresh one from chat.qwen.ai.",
+                date=format_utc(claims.expires_at),
+            )
         )
     return claims
 
@@ -110,14 +126,17 @@ def _find_candidate(text: str) -> str:
     """Strip the clutter people paste around a token and return what should be the bare JWT."""
     if len(text) > MAX_PASTE_CHARS:
         raise TokenFormatError(
-            f"Refused: the pasted text is {len(text)} characters; a token is far shorter "
-            f"(at most {MAX_PASTE_CHARS} are read)."
+            tr(
+                "Refused: the pasted text is {count} characters; a token is far shorter (at most {limit} are read).",
+                count=len(text),
+                limit=MAX_PASTE_CHARS,
+            )
         )
     if _CONTROL.search(text) or "\ufffd" in text:
-        raise TokenFormatError("Refused: the pasted text holds binary data, not a token.")
+        raise TokenFormatError(tr("Refused: the pasted text holds binary data, not a token."))
     candidate = text.strip()
     if not candidate:
-        raise TokenFormatError("Nothing was pasted: the text is empty.")
+        raise TokenFormatError(tr("Nothing was pasted: the text is empty."))
     if candidate.startswith("{"):
         return _token_from_json(candidate)
     candidate = _strip_quotes(candidate)
@@ -126,11 +145,11 @@ def _find_candidate(text: str) -> str:
     if cookie:
         candidate = cookie.group(1)
     elif _is_cookie_header(candidate):
-        raise TokenFormatError("Refused: the pasted cookie header has no 'token' cookie.")
+        raise TokenFormatError(tr("Refused: the pasted cookie header has no 'token' cookie."))
     candidate = _strip_quotes(candidate)
     candidate = _WHITESPACE.sub("", candidate)
     if not candidate:
-        raise TokenFormatError("Nothing was pasted but quotes, spaces or a prefix.")
+        raise TokenFormatError(tr("Nothing was pasted but quotes, spaces or a prefix."))
     return candidate
 
 
@@ -153,12 +172,12 @@ def _token_from_json(text: str) -> str:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise TokenFormatError("Refused: the pasted text starts like JSON but is not valid JSON.") from exc
+        raise TokenFormatError(tr("Refused: the pasted text starts like JSON but is not valid JSON.")) from exc
     for holder in (data, data.get("data") if isinstance(data, dict) else None):
         if isinstance(holder, dict) and isinstance(holder.get("token"), str):
             token: str = holder["token"].strip()
             return token
-    raise TokenFormatError('Refused: the pasted JSON has no "token" field.')
+    raise TokenFormatError(tr('Refused: the pasted JSON has no "token" field.'))
 
 
 def redact(text: str) -> str:

@@ -26,6 +26,7 @@ from tray_app.clipboard import SecretCopy, copy_secret, read_clipboard
 from tray_app.config import Settings, save_setting
 from tray_app.engine import EngineEvent, Status, TokenService, most_urgent
 from tray_app.errors import NoTokenError, QwenTrayError
+from tray_app.i18n import Text, _, local, tr
 from tray_app.icon import GREY, IconFace, icon_face, render_icon
 from tray_app.notify import FallbackNotifier
 from tray_app.paths import AppPaths
@@ -34,13 +35,13 @@ from tray_app.refresher import Refresher
 from tray_app.state import State
 from tray_app.tray_backend import NO_TRAY_HELP, SNI, BackendChoice
 from tray_app.view import (
-    HOW_TO_GET_A_TOKEN,
     MenuEntry,
     NoticePolicy,
     RemovalGuard,
     account_label,
     default_of,
     fit_title,
+    how_to_get_a_token,
     menu_entries,
     several,
     tray_title,
@@ -238,7 +239,7 @@ class TrayApp:
             "remove": lambda: self.remove_account(account or ""),
             "retry": self.refresher.look_again,
             "open_site": self.open_site,
-            "how_to": lambda: self._tell("How to get a token", HOW_TO_GET_A_TOKEN),
+            "how_to": lambda: self._tell(tr("How to get a token"), how_to_get_a_token()),
             "toggle_notify": self.toggle_notify,
             "toggle_clear_clipboard": self.toggle_clear_clipboard,
             "toggle_autostart": self.toggle_autostart,
@@ -261,12 +262,17 @@ class TrayApp:
             handler()
         except QwenTrayError as exc:
             log.warning("%s failed: %s", name, exc)
-            self._tell(_ACTION_FAILED.get(name, "Qwen token"), exc.message)
+            self._tell(_action_failed(name), exc.message)
         except Exception:
             log.exception("The %s action failed unexpectedly.", name)
-            self._tell("Qwen token", f"Something went wrong ({name}); see the log: {self.paths.log_file}")
+            self._tell(
+                tr("Qwen token"),
+                tr("Something went wrong ({action}); see the log: {path}", action=name, path=self.paths.log_file),
+            )
 
     def _tell(self, title: str, body: str, *, urgent: bool = False) -> None:
+        """Notify: ``title`` and ``body`` are best :class:`~tray_app.i18n.Text` (the notification is in the
+        user's language, a notification no backend could show is logged in English)."""
         self.notifier.notify(title, body, urgent=urgent)
 
     def _named(self, account: str | None) -> str:
@@ -274,36 +280,39 @@ class TrayApp:
         with self._lock:
             statuses = self._statuses
         if not statuses:
-            return "the account"
+            return tr("the account")
         if account is None:
             return account_label(default_of(statuses))
-        return next((account_label(s) for s in statuses if s.account_id == account), f"account {account[:8]}")
+        return next((account_label(s) for s in statuses if s.account_id == account), tr("account {id}", id=account[:8]))
 
     def copy_token(self, account: str | None = None) -> None:
         """Put ``account``'s token (None: the default's) on the clipboard, to be cleared after a while."""
         try:
             token = self.service.token(account)
         except NoTokenError:
-            self._tell("No token to copy", "Paste a token first. " + HOW_TO_GET_A_TOKEN)
+            self._tell(tr("No token to copy"), tr("Paste a token first. {how_to}", how_to=how_to_get_a_token()))
             return
         with self._lock:
             many = several(self._statuses)
-        whose = f" of {self._named(account)}" if many else ""
         previous, self._copy = self._copy, copy_secret(token)
         if previous is not None:
             previous.clear()  # lets go of what it held; the new copy is not its to clear
         with self._lock:
             clear_after = self._settings.clear_clipboard_after
         self._schedule_clear(clear_after)
-        then = f" It will be cleared from the clipboard in {clear_after} s." if clear_after else ""
-        unmarked = "" if self._copy.marks else " Clipboard managers may keep it: it cannot be marked secret here."
-        self._tell("Qwen token copied", f"The token{whose} is on the clipboard." + then + unmarked)
+        self._tell(
+            tr("Qwen token copied"),
+            _copied_words(self._named(account) if many else None, clear_after, bool(self._copy.marks)),
+        )
 
     def make_default(self, account: str) -> None:
         """Make ``account`` the default (what a left click copies); shows through ``default_changed``."""
         status = self.service.use(account)
         who = account_label(status)
-        self._tell("Default account changed", f"{who} is now the default: a left click copies its token.")
+        self._tell(
+            tr("Default account changed"),
+            tr("{account} is now the default: a left click copies its token.", account=who),
+        )
 
     def remove_account(self, account: str) -> None:
         """Remove ``account`` on the second click within the guard's window; the first only arms it and
@@ -314,14 +323,20 @@ class TrayApp:
             window = self._removals.window
         if not removes:
             self._tell(
-                "Remove this account?",
-                f"Click Remove again within {window:g} s to remove {label} and delete its token from the keyring.",
+                tr("Remove this account?"),
+                tr(
+                    "Click Remove again within {seconds} s to remove {account} and delete its token from the keyring.",
+                    seconds=format(window, "g"),
+                    account=label,
+                ),
             )
             self._schedule_disarm(window)
             self._request_apply()
             return
         self.service.forget(account)
-        self._tell("Account removed", f"Removed {label}: its token was deleted from the keyring.")
+        self._tell(
+            tr("Account removed"), tr("Removed {account}: its token was deleted from the keyring.", account=label)
+        )
         self._request_apply()
 
     def _schedule_disarm(self, seconds: float) -> None:
@@ -342,7 +357,10 @@ class TrayApp:
         """The best token in the browsers; success shows through the engine's ``imported`` event."""
         outcome = self.service.import_from_browser()
         if not outcome.stored:
-            self._tell("Qwen token up to date", f"The token in {outcome.source} is not newer than the stored one.")
+            self._tell(
+                tr("Qwen token up to date"),
+                tr("The token in {source} is not newer than the stored one.", source=outcome.source),
+            )
 
     def open_site(self) -> None:
         webbrowser.open(self.service.settings.base_url)
@@ -357,7 +375,9 @@ class TrayApp:
             try:
                 subprocess.Popen([opener, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             except OSError as exc:
-                raise QwenTrayError(f"Cannot open {folder} ({opener}: {exc.strerror}).") from exc
+                raise QwenTrayError(
+                    tr("Cannot open {folder} ({opener}: {reason}).", folder=folder, opener=opener, reason=exc.strerror)
+                ) from exc
 
     def toggle_notify(self) -> None:
         with self._lock:
@@ -452,15 +472,19 @@ class TrayApp:
         if self._loop_ended.is_set():
             return
         if not docked:
-            message = f"The icon did not appear in a system tray within {self._dock_timeout:g} s. {NO_TRAY_HELP}"
+            message = tr(
+                "The icon did not appear in a system tray within {seconds} s. {help}",
+                seconds=format(self._dock_timeout, "g"),
+                help=tr(NO_TRAY_HELP),
+            )
             log.error("%s", message)
-            print(f"qwen-tray: {message}", file=sys.stderr)  # noqa: T201 - the user started us from a shell
+            print(f"qwen-tray: {message.local}", file=sys.stderr)  # noqa: T201 - the user started us from a shell
             self.exit_code = 1
             self._on_ui_thread(icon.stop)
             return
         log.info("Tray icon shown (%s backend).", self._backend.name)
         if self._backend.warning:  # said on stderr too, by run_tray
-            self._worker.submit(self._tell, "Qwen token: no tray menu", self._backend.warning)
+            self._worker.submit(self._tell, tr("Qwen token: no tray menu"), self._backend.warning)
         if self._backend.name in ("gtk", "appindicator"):
             # A GLib loop runs Python's signal handlers only when it wakes up: let GLib take the signals.
             self._on_ui_thread(self._quit_on_signals_in_glib)
@@ -488,7 +512,7 @@ class TrayApp:
 
     def _wait_until_docked(self) -> bool:
         """Poll until the icon is in a tray, for up to the dock timeout; stop at once if the loop ended."""
-        for _ in range(int(self._dock_timeout * 10)):
+        for _attempt in range(int(self._dock_timeout * 10)):
             if self._docked() is not False:
                 return True
             if self._loop_ended.wait(0.1):
@@ -551,20 +575,20 @@ def run_tray(
     from tray_app.tray_backend import TrayUnavailableError, load_pystray, probe_desktop, wait_for_tray
 
     def say_waiting(choice: BackendChoice) -> None:
-        print(  # noqa: T201 - the person who started us should know why nothing shows yet
-            f"qwen-tray: {choice.problem} Waiting up to {wait_for_tray_seconds:g} s for a tray to appear…",
-            file=sys.stderr,
-            flush=True,
+        # TRANSLATORS: {problem} says why no tray is there yet; {seconds} is a number of seconds.
+        words = _("{problem} Waiting up to {seconds} s for a tray to appear…").format(
+            problem=local(choice.problem), seconds=f"{wait_for_tray_seconds:g}"
         )
+        print(f"qwen-tray: {words}", file=sys.stderr, flush=True)  # noqa: T201 - the person who started us should know why nothing shows yet
 
     lock = hold_instance_lock(paths.instance_lock)
     try:
         choice = wait_for_tray(probe_desktop, threading.Event().wait, wait_for_tray_seconds, on_wait=say_waiting)
         if choice.name is None:
-            raise TrayUnavailableError(choice.problem or "No system tray is available.")
+            raise TrayUnavailableError(choice.problem or tr("No system tray is available."))
         if choice.warning:  # what the choice costs: said at start, without -v
             log.warning("%s", choice.warning)
-            print(f"qwen-tray: {choice.warning}", file=sys.stderr, flush=True)  # noqa: T201 - see say_waiting
+            print(f"qwen-tray: {local(choice.warning)}", file=sys.stderr, flush=True)  # noqa: T201 - see say_waiting
         if choice.note:
             log.info("Tray backend %s: %s.", choice.name, choice.note)
         pystray = load_pystray(choice)
@@ -621,19 +645,44 @@ def _end_lingering_threads(code: int, grace: float = LINGER_GRACE) -> None:
         os._exit(code)
 
 
-_ACTION_FAILED = {
-    "copy": "Could not copy the token",
-    "paste": "Token not accepted; nothing changed",
-    "import": "Nothing imported from the browser",
-    "toggle_recover": "Could not save the setting",
-    "open_site": "Could not open chat.qwen.ai",
-    "open_logs": "Could not open the log folder",
-    "toggle_notify": "Could not save the setting",
-    "toggle_clear_clipboard": "Could not save the setting",
-    "toggle_autostart": "Could not change starting at login",
-    "use": "Could not change the default account",
-    "remove": "Could not remove the account",
-}
+def _action_failed(name: str) -> Text:
+    """The title of the notification saying that menu action ``name`` failed."""
+    titles = {
+        "copy": tr("Could not copy the token"),
+        "paste": tr("Token not accepted; nothing changed"),
+        "import": tr("Nothing imported from the browser"),
+        "toggle_recover": tr("Could not save the setting"),
+        "open_site": tr("Could not open chat.qwen.ai"),
+        "open_logs": tr("Could not open the log folder"),
+        "toggle_notify": tr("Could not save the setting"),
+        "toggle_clear_clipboard": tr("Could not save the setting"),
+        "toggle_autostart": tr("Could not change starting at login"),
+        "use": tr("Could not change the default account"),
+        "remove": tr("Could not remove the account"),
+    }
+    return titles.get(name) or tr("Qwen token")
+
+
+def _copied_words(account: str | None, clear_after: int, marked: bool) -> Text:
+    """The body of "Qwen token copied": whose token (with several accounts), when it is cleared, and
+    whether clipboard managers may keep it; each combination one whole text for translators."""
+    whose = (
+        tr("The token is on the clipboard.")
+        if account is None
+        else tr("The token of {account} is on the clipboard.", account=account)
+    )
+    if clear_after and marked:
+        then = tr("It will be cleared from the clipboard in {seconds} s.", seconds=clear_after)
+        return tr("{copied} {cleared}", copied=whose, cleared=then)
+    if clear_after:
+        then = tr("It will be cleared from the clipboard in {seconds} s.", seconds=clear_after)
+        unmarked = tr("Clipboard managers may keep it: it cannot be marked secret here.")
+        return tr("{copied} {cleared} {unmarked}", copied=whose, cleared=then, unmarked=unmarked)
+    if marked:
+        return whose
+    unmarked = tr("Clipboard managers may keep it: it cannot be marked secret here.")
+    return tr("{copied} {unmarked}", copied=whose, unmarked=unmarked)
+
 
 #: Engine events bringing an account a new token (perhaps a new account).
 NEW_TOKEN_EVENTS = frozenset({"token_set", "imported", "recovered"})

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_app.errors import QwenTrayError
+from tray_app.i18n import N_, tr
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ SNI_WATCHER = "org.kde.StatusNotifierWatcher"
 SNI = "sni"
 #: What PYSTRAY_BACKEND may name: ours, and pystray's own.
 KNOWN_BACKENDS = (SNI, "gtk", "appindicator", "xorg", "darwin", "win32", "dummy")
-NO_TRAY_HELP = (
+#: What to do when no tray shows the icon (English; ``tr(NO_TRAY_HELP)`` for a person).
+NO_TRAY_HELP = N_(
     "On GNOME, install and enable the 'AppIndicator and KStatusNotifierItem Support' extension; "
     "on a machine without a desktop, use `qwen-tray daemon`."
 )
@@ -86,46 +88,66 @@ def choose_backend(probe: DesktopProbe) -> BackendChoice:
     if not probe.display and not probe.wayland:
         return BackendChoice(
             None,
-            problem="No graphical display ($DISPLAY and $WAYLAND_DISPLAY are not set): the tray needs a desktop "
-            "session. On a machine without a desktop, use `qwen-tray daemon`.",
+            problem=tr(
+                "No graphical display ($DISPLAY and $WAYLAND_DISPLAY are not set): the tray needs a desktop "
+                "session. On a machine without a desktop, use `qwen-tray daemon`."
+            ),
         )
     if probe.xembed_tray and probe.gtk and probe.session_bus:
         return BackendChoice("gtk")
     if probe.xembed_tray:
-        missing = probe.gtk_problem or "GTK needs a session D-Bus, and there is none"
+        missing = probe.gtk_problem or tr("GTK needs a session D-Bus, and there is none")
         return BackendChoice(
-            "xorg", warning=f"No tray menu: {missing}. A left click still copies the token; use the CLI for the rest."
+            "xorg",
+            warning=tr(
+                "No tray menu: {reason}. A left click still copies the token; use the CLI for the rest.",
+                reason=missing,
+            ),
         )
     if probe.bus_problem:
-        return BackendChoice(None, problem=f"The tray cannot start: {probe.bus_problem}.")
+        return BackendChoice(None, problem=tr("The tray cannot start: {reason}.", reason=probe.bus_problem))
     if not probe.session_bus and not probe.display:
         return BackendChoice(
-            None, problem="The tray cannot start: Wayland trays live on the session D-Bus, and there is none."
+            None, problem=tr("The tray cannot start: Wayland trays live on the session D-Bus, and there is none.")
         )
-    return BackendChoice(None, problem=f"No system tray was found. {NO_TRAY_HELP}", may_appear=True)
+    return BackendChoice(None, problem=tr("No system tray was found. {help}", help=tr(NO_TRAY_HELP)), may_appear=True)
 
 
 def _requested_backend(probe: DesktopProbe, name: str) -> BackendChoice:
     """The backend PYSTRAY_BACKEND names, if it can start here; else why not, at once (no waiting)."""
     chosen = f"PYSTRAY_BACKEND={name}"
     if name not in KNOWN_BACKENDS:
-        return BackendChoice(None, problem=f"{chosen} is not a tray backend ({', '.join(KNOWN_BACKENDS)}).")
+        return BackendChoice(
+            None,
+            problem=tr("{chosen} is not a tray backend ({known}).", chosen=chosen, known=", ".join(KNOWN_BACKENDS)),
+        )
     needs_bus = name in (SNI, "gtk", "appindicator")
     if needs_bus and probe.bus_problem:
-        return BackendChoice(None, problem=f"{chosen} cannot start: {probe.bus_problem}.")
+        return BackendChoice(
+            None, problem=tr("{chosen} cannot start: {reason}.", chosen=chosen, reason=probe.bus_problem)
+        )
     if needs_bus and not probe.session_bus and probe.platform not in ("darwin", "win32"):
-        return BackendChoice(None, problem=f"{chosen} cannot start: there is no session D-Bus.")
+        return BackendChoice(None, problem=tr("{chosen} cannot start: there is no session D-Bus.", chosen=chosen))
     if name in ("gtk", "appindicator", "xorg") and not probe.display:
-        return BackendChoice(None, problem=f"{chosen} cannot start: $DISPLAY is not set.")
+        return BackendChoice(None, problem=tr("{chosen} cannot start: $DISPLAY is not set.", chosen=chosen))
     if name in ("gtk", "appindicator") and not probe.gtk:
-        return BackendChoice(None, problem=f"{chosen} cannot start: PyGObject with GTK 3 (python3-gi) is missing.")
+        return BackendChoice(
+            None,
+            problem=tr("{chosen} cannot start: PyGObject with GTK 3 (python3-gi) is missing.", chosen=chosen),
+        )
     if name == "appindicator" and not probe.appindicator:
         return BackendChoice(
-            None, problem=f"{chosen} cannot start: install gir1.2-ayatanaappindicator3-0.1 (AppIndicator support)."
+            None,
+            problem=tr(
+                "{chosen} cannot start: install gir1.2-ayatanaappindicator3-0.1 (AppIndicator support).",
+                chosen=chosen,
+            ),
         )
     if name == SNI and not probe.sni_watcher:
         return BackendChoice(
-            None, problem=f"{chosen}: no tray host (StatusNotifierWatcher) is on the session bus.", may_appear=True
+            None,
+            problem=tr("{chosen}: no tray host (StatusNotifierWatcher) is on the session bus.", chosen=chosen),
+            may_appear=True,
         )
     return BackendChoice(name, note=f"{chosen} chosen by the user")
 
@@ -173,18 +195,25 @@ def _gtk_problem() -> str | None:
     try:
         import gi  # noqa: F401 - only: can this Python load it?
     except ImportError:
-        here = f"this Python ({sys.executable}, {sys.version_info.major}.{sys.version_info.minor})"
+        python = sys.executable
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
         if SYSTEM_GI.is_dir():
-            return (
-                f"{here} cannot load PyGObject: python3-gi is installed for the system's Python only. "
-                "Install qwen-tray with `bash scripts/install.sh` (a venv of /usr/bin/python3), or "
-                "`pip install 'qwen-tray[gtk]'`"
+            return tr(
+                "this Python ({python}, {version}) cannot load PyGObject: python3-gi is installed for the system's "
+                "Python only. Install qwen-tray with `bash scripts/install.sh` (a venv of /usr/bin/python3), or "
+                "`pip install 'qwen-tray[gtk]'`",
+                python=python,
+                version=version,
             )
-        return f"{here} has no PyGObject: install python3-gi, or `pip install 'qwen-tray[gtk]'`"
+        return tr(
+            "this Python ({python}, {version}) has no PyGObject: install python3-gi, or `pip install 'qwen-tray[gtk]'`",
+            python=python,
+            version=version,
+        )
     with _gtk_without_gl():
         loads = _gi_has("Gtk", "3.0")
     if not loads:
-        return "GTK 3 cannot be loaded through PyGObject: install gir1.2-gtk-3.0"
+        return tr("GTK 3 cannot be loaded through PyGObject: install gir1.2-gtk-3.0")
     return None
 
 
@@ -213,7 +242,7 @@ def _session_bus_state() -> tuple[bool, bool, str | None]:
     except (ImportError, OSError, ValueError, RuntimeError, struct.error) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         log.debug("No usable session D-Bus: %s", reason)
-        return False, False, f"the session bus ({address}) does not answer: {reason}"
+        return False, False, tr("the session bus ({address}) does not answer: {reason}", address=address, reason=reason)
 
 
 def _xembed_tray_owned() -> bool:
@@ -269,7 +298,14 @@ def load_pystray(choice: BackendChoice) -> Any:
         return types.SimpleNamespace(Icon=icon_class(), Menu=pystray.Menu, MenuItem=pystray.MenuItem)
     except Exception as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise TrayUnavailableError(f"The {choice.name} tray backend cannot start ({reason}). {NO_TRAY_HELP}") from exc
+        raise TrayUnavailableError(
+            tr(
+                "The {backend} tray backend cannot start ({reason}). {help}",
+                backend=choice.name,
+                reason=reason,
+                help=tr(NO_TRAY_HELP),
+            )
+        ) from exc
 
 
 def import_pystray(backend: str) -> Any:

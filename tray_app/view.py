@@ -1,6 +1,11 @@
 """What the tray shows, as plain functions of the engine's status: the title, the menu, the notifications.
 
 Nothing here touches pystray, a display or a clock; the tray module turns these values into widgets.
+
+Menu labels and the tooltip are in the user's language (``_()``: only a person reads them); a
+:class:`Notice`'s title and body are :class:`~tray_app.i18n.Text` (``tr()``), because a notification that
+no backend could show is logged, and logs stay English. Durations and dates are Text too, hence the
+``local()`` where they go into a ``_()`` template.
 """
 
 from __future__ import annotations
@@ -10,14 +15,22 @@ from dataclasses import dataclass, field, replace
 
 from tray_app.config import Settings
 from tray_app.engine import EngineEvent, Status, most_urgent
+from tray_app.i18n import Text, _, local, ngettext, tr
 from tray_app.policy import DAY, TokenState
 from tray_app.timefmt import format_duration, format_left, format_local
 
-APP_TITLE = "Qwen token"
-HOW_TO_GET_A_TOKEN = (
-    "Sign in at chat.qwen.ai, press F12, and in the Console run copy(localStorage.getItem('token')). "  # noqa: S105
-    "Then choose Paste new token in this menu."
-)
+
+def app_title() -> str:
+    """The name the tooltip starts with, in the user's language."""
+    return _("Qwen token")
+
+
+def how_to_get_a_token() -> Text:
+    """What to do in the browser to get a token (a notification's body)."""
+    return tr(
+        "Sign in at chat.qwen.ai, press F12, and in the Console run copy(localStorage.getItem('token')). "
+        "Then choose Paste new token in this menu."
+    )
 
 
 def account_label(status: Status) -> str:
@@ -27,15 +40,21 @@ def account_label(status: Status) -> str:
     if record.name:
         return record.name
     if status.claims is not None and status.claims.user_id:
-        return f"account {status.claims.user_id[:8]}"
+        return tr("account {id}", id=status.claims.user_id[:8])
     if status.account_id:
-        return f"account {status.account_id[:8]}"
-    return "unknown account"
+        return tr("account {id}", id=status.account_id[:8])
+    return tr("unknown account")
 
 
-def _time_left(status: Status) -> str:
+def _time_left(status: Status) -> Text:
+    """``6 d 0 h left (until 1 Dec 14:00)``."""
     assert status.claims is not None  # noqa: S101 - callers check the state first
-    return f"{format_left(status.claims.expires_at - status.now)} (until {format_local(status.claims.expires_at)})"
+    # TRANSLATORS: {left} is the time left ("6 d 0 h left"), {date} a date and time ("1 Dec 14:00").
+    return tr(
+        "{left} (until {date})",
+        left=format_left(status.claims.expires_at - status.now),
+        date=format_local(status.claims.expires_at),
+    )
 
 
 #: Accounts listed one a line in the tooltip at most; more are counted (a tooltip is not a report).
@@ -55,18 +74,20 @@ def default_of(statuses: Sequence[Status]) -> Status:
 
 def account_line(status: Status) -> str:
     """``alice@example.com (default): 6 d 0 h left``: one account in a few words, for lists."""
-    who = account_label(status) + (" (default)" if status.is_default else "")
+    label = local(account_label(status))
+    # TRANSLATORS: an account marked as the default one, "alice@example.com (default)".
+    who = _("{account} (default)").format(account=label) if status.is_default else label
     state = status.state
     if state is TokenState.INVALID:
-        return f"{who}: rejected"
+        return _("{account}: rejected").format(account=who)
     if state is TokenState.EXPIRED:
-        return f"{who}: expired"
+        return _("{account}: expired").format(account=who)
     if state is TokenState.MISSING or status.claims is None:
-        return f"{who}: no token"
-    words = format_left(status.claims.expires_at - status.now)
+        return _("{account}: no token").format(account=who)
+    left = local(format_left(status.claims.expires_at - status.now))
     if state is TokenState.BLOCKED:
-        words += ", refresh blocked"
-    return f"{who}: {words}"
+        return _("{account}: {left}, refresh blocked").format(account=who, left=left)
+    return _("{account}: {left}").format(account=who, left=left)
 
 
 def tray_title(status: Status, statuses: Sequence[Status] = ()) -> str:
@@ -74,10 +95,16 @@ def tray_title(status: Status, statuses: Sequence[Status] = ()) -> str:
     accounts, ``status`` is the most urgent one: named first as such, then every account a line."""
     if not several(statuses):
         return _one_title(status)
-    lines = [f"{_one_title(status)} · the most urgent of {len(statuses)} accounts"]
+    count = len(statuses)
+    lines = [
+        ngettext("{title} · the most urgent of {n} account", "{title} · the most urgent of {n} accounts", count).format(
+            title=_one_title(status), n=count
+        )
+    ]
     lines += [account_line(s) for s in statuses[:TOOLTIP_ACCOUNTS]]
-    if len(statuses) > TOOLTIP_ACCOUNTS:
-        lines.append(f"… and {len(statuses) - TOOLTIP_ACCOUNTS} more (see the menu)")
+    if count > TOOLTIP_ACCOUNTS:
+        more = count - TOOLTIP_ACCOUNTS
+        lines.append(ngettext("… and {n} more (see the menu)", "… and {n} more (see the menu)", more).format(n=more))
     return "\n".join(lines)
 
 
@@ -97,21 +124,24 @@ def fit_title(title: str, limit: int) -> str:
 def _one_title(status: Status) -> str:
     """One account's tooltip, as it was before there were several."""
     state = status.state
+    app = app_title()
     if state is TokenState.UNKNOWN:
         if status.problem is None:
-            return f"{APP_TITLE} · reading the keyring…"
-        return f"{APP_TITLE} · cannot read the token · {status.problem}"
+            return _("{app} · reading the keyring…").format(app=app)
+        return _("{app} · cannot read the token · {problem}").format(app=app, problem=local(status.problem))
     if state is TokenState.MISSING:
-        return f"{APP_TITLE} · none stored · choose Paste new token"
-    who = account_label(status)
+        return _("{app} · none stored · choose Paste new token").format(app=app)
+    who = local(account_label(status))
     if state is TokenState.INVALID:
-        return f"{APP_TITLE} · {who} · rejected by chat.qwen.ai · paste a new token"
+        return _("{app} · {account} · rejected by chat.qwen.ai · paste a new token").format(app=app, account=who)
     if state is TokenState.EXPIRED:
-        return f"{APP_TITLE} · {who} · expired · paste a new token"
-    title = f"{APP_TITLE} · {who} · {_time_left(status)}"
+        return _("{app} · {account} · expired · paste a new token").format(app=app, account=who)
+    left = local(_time_left(status))
     if state is TokenState.BLOCKED:
-        title += " · refresh blocked: open chat.qwen.ai in a browser"
-    return title
+        return _("{app} · {account} · {left} · refresh blocked: open chat.qwen.ai in a browser").format(
+            app=app, account=who, left=left
+        )
+    return _("{app} · {account} · {left}").format(app=app, account=who, left=left)
 
 
 @dataclass(frozen=True)
@@ -136,24 +166,32 @@ SEPARATOR = MenuEntry("----")
 
 
 def menu_header(status: Status) -> str:
+    return _menu_header(status, account_label(status))
+
+
+def _menu_header(status: Status, account: str) -> str:
+    """The header, naming the account as ``account`` (with several accounts: "… (default)")."""
     state = status.state
     if state is TokenState.UNKNOWN:
-        return "Reading the keyring…" if status.problem is None else "Cannot read the token from the keyring"
+        return _("Reading the keyring…") if status.problem is None else _("Cannot read the token from the keyring")
     if state is TokenState.MISSING:
-        return "No token stored"
-    who = account_label(status)
+        return _("No token stored")
+    who = local(account)
     if state is TokenState.INVALID:
-        return f"{who}: rejected, paste a new token"
+        return _("{account}: rejected, paste a new token").format(account=who)
     if state is TokenState.EXPIRED:
-        return f"{who}: expired, paste a new token"
-    return f"{who}: {_time_left(status)}"
+        return _("{account}: expired, paste a new token").format(account=who)
+    return _("{account}: {left}").format(account=who, left=local(_time_left(status)))
 
 
-#: How the header's second line names a failed refresh that will be retried.
-_RETRY_HEADLINES = {
-    "rate_limited": "Refresh postponed (rate limited)",
-    "blocked": "Refresh blocked by the site's firewall",
-}
+def _retry_headline(kind: str) -> str:
+    """How the header's second line names a failed refresh that will be retried."""
+    if kind == "rate_limited":
+        return _("Refresh postponed (rate limited)")
+    if kind == "blocked":
+        return _("Refresh blocked by the site's firewall")
+    # TRANSLATORS: {kind} is what went wrong, in English words such as "network" or "server".
+    return _("Last refresh failed ({kind})").format(kind=kind.replace("_", " "))
 
 
 def retry_header(status: Status) -> str | None:
@@ -165,15 +203,14 @@ def retry_header(status: Status) -> str | None:
         return None
     if status.record.retry_at is None:  # not a failure's backoff: the refresh was never tried
         return None
-    what = _RETRY_HEADLINES.get(error.kind, f"Last refresh failed ({error.kind.replace('_', ' ')})")
+    what = _retry_headline(error.kind)
     if due <= status.now:
-        return f"{what}: retrying now"
-    return f"{what}: retry {_at_and_in(due, status.now)}"
-
-
-def _at_and_in(moment: float, now: float) -> str:
-    """``at 15 Jan 20:00 (in 12 h 0 min)``."""
-    return f"at {format_local(moment)} (in {format_duration(moment - now)})"
+        return _("{what}: retrying now").format(what=what)
+    # TRANSLATORS: {what} says what failed ("Refresh postponed (rate limited)"), {date} is a date and
+    # time ("15 Jan 20:00"), {duration} a duration ("12 h 0 min").
+    return _("{what}: retry at {date} (in {duration})").format(
+        what=what, date=local(format_local(due)), duration=local(format_duration(due - status.now))
+    )
 
 
 def _can_refresh(status: Status) -> bool:
@@ -198,42 +235,38 @@ def menu_entries(
     the header), and an Accounts section gives each account its own submenu; ``armed`` holds the
     accounts whose Remove was clicked once (the next click removes)."""
     top = default_of(statuses) if several(statuses) else status
-    header = menu_header(top)
     if several(statuses):
-        who = account_label(top)
-        header = f"{who} (default){header[len(who) :]}" if header.startswith(who) else header
+        header = _menu_header(top, _("{account} (default)").format(account=local(account_label(top))))
+    else:
+        header = menu_header(top)
     clear_after = settings.clear_clipboard_after
     retry = retry_header(top)
     return (
         MenuEntry(banner + header, enabled=False),
         *((MenuEntry(retry, enabled=False),) if retry else ()),
         SEPARATOR,
-        MenuEntry("Copy token", "copy", enabled=top.claims is not None, default=True),
-        MenuEntry("Paste new token", "paste"),
-        MenuEntry("Import from browser", "import"),
-        MenuEntry("Refresh now", "refresh", enabled=_can_refresh(top)),
-        *((MenuEntry("Retry reading the keyring", "retry"),) if status.problem is not None else ()),
+        MenuEntry(_("Copy token"), "copy", enabled=top.claims is not None, default=True),
+        MenuEntry(_("Paste new token"), "paste"),
+        MenuEntry(_("Import from browser"), "import"),
+        MenuEntry(_("Refresh now"), "refresh", enabled=_can_refresh(top)),
+        *((MenuEntry(_("Retry reading the keyring"), "retry"),) if status.problem is not None else ()),
         *((SEPARATOR, *account_entries(statuses, armed=armed)) if several(statuses) else ()),
         SEPARATOR,
-        MenuEntry("Open chat.qwen.ai", "open_site"),
-        MenuEntry("How to get a token", "how_to"),
+        MenuEntry(_("Open chat.qwen.ai"), "open_site"),
+        MenuEntry(_("How to get a token"), "how_to"),
         SEPARATOR,
-        MenuEntry("Notify after each refresh", "toggle_notify", checked=settings.notify_after_refresh),
+        MenuEntry(_("Notify after each refresh"), "toggle_notify", checked=settings.notify_after_refresh),
         MenuEntry(
-            f"Clear clipboard after {clear_after or 30} s",
+            _("Clear clipboard after {seconds} s").format(seconds=clear_after or 30),
             "toggle_clear_clipboard",
             checked=clear_after > 0,
         ),
-        MenuEntry("Recover from the browser", "toggle_recover", checked=settings.recover_from_browser),
-        MenuEntry("Start at login", "toggle_autostart", checked=start_at_login),
-        MenuEntry("Open log folder", "open_logs"),
+        MenuEntry(_("Recover from the browser"), "toggle_recover", checked=settings.recover_from_browser),
+        MenuEntry(_("Start at login"), "toggle_autostart", checked=start_at_login),
+        MenuEntry(_("Open log folder"), "open_logs"),
         SEPARATOR,
-        MenuEntry("Quit", "quit"),
+        MenuEntry(_("Quit"), "quit"),
     )
-
-
-REMOVE = "Remove"
-REMOVE_ARMED = "Remove: click again to confirm"
 
 
 def account_entries(statuses: Sequence[Status], *, armed: frozenset[str] = frozenset()) -> tuple[MenuEntry, ...]:
@@ -242,10 +275,16 @@ def account_entries(statuses: Sequence[Status], *, armed: frozenset[str] = froze
         MenuEntry(
             account_line(s),
             children=(
-                MenuEntry("Copy token", "copy", enabled=s.claims is not None, account=s.account_id),
-                MenuEntry("Refresh now", "refresh", enabled=_can_refresh(s), account=s.account_id),
-                MenuEntry("Make default", "use", enabled=not s.is_default, checked=s.is_default, account=s.account_id),
-                MenuEntry(REMOVE_ARMED if s.account_id in armed else REMOVE, "remove", account=s.account_id),
+                MenuEntry(_("Copy token"), "copy", enabled=s.claims is not None, account=s.account_id),
+                MenuEntry(_("Refresh now"), "refresh", enabled=_can_refresh(s), account=s.account_id),
+                MenuEntry(
+                    _("Make default"), "use", enabled=not s.is_default, checked=s.is_default, account=s.account_id
+                ),
+                MenuEntry(
+                    _("Remove: click again to confirm") if s.account_id in armed else _("Remove"),
+                    "remove",
+                    account=s.account_id,
+                ),
             ),
         )
         for s in statuses
@@ -287,7 +326,9 @@ def tray_status(statuses: Sequence[Status], fallback: Status) -> Status:
 
 @dataclass(frozen=True)
 class Notice:
-    """A notification to show; ``key`` groups notices that must not repeat within the quiet period."""
+    """A notification to show; ``key`` groups notices that must not repeat within the quiet period.
+    ``title`` and ``body`` are :class:`~tray_app.i18n.Text` when made here (English for the log, the
+    user's language for the notification)."""
 
     title: str
     body: str
@@ -295,11 +336,13 @@ class Notice:
     urgent: bool = False
 
 
-#: Short enough to follow the server's own words in one notification (bodies are cut at 300 characters).
-PASTE_NEW_TOKEN = (
-    "Choose Import from browser, or paste a new one (sign in at chat.qwen.ai, press F12, "  # noqa: S105 - words
-    "run copy(localStorage.getItem('token')) in the Console)."
-)
+def paste_new_token() -> Text:
+    """What to do about a dead token: short enough to follow the server's own words in one notification
+    (bodies are cut at 300 characters)."""
+    return tr(
+        "Choose Import from browser, or paste a new one (sign in at chat.qwen.ai, press F12, "
+        "run copy(localStorage.getItem('token')) in the Console)."
+    )
 
 
 def describe(event: EngineEvent, *, notify_after_refresh: bool, name_account: bool = False) -> Notice | None:
@@ -308,7 +351,8 @@ def describe(event: EngineEvent, *, notify_after_refresh: bool, name_account: bo
     notice = _describe(event, notify_after_refresh=notify_after_refresh)
     if notice is None or not name_account or notice.key in ("refreshed", "token_set", "storage"):
         return notice  # good news names its account already; the keyring is everyone's
-    return replace(notice, body=f"{account_label(event.status)}: {notice.body}")
+    # TRANSLATORS: a notification's body led by the account it is about.
+    return replace(notice, body=tr("{account}: {message}", account=account_label(event.status), message=notice.body))
 
 
 def _describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | None:
@@ -316,49 +360,79 @@ def _describe(event: EngineEvent, *, notify_after_refresh: bool) -> Notice | Non
     if event.kind == "refreshed":
         if not notify_after_refresh or status.claims is None:
             return None
-        return Notice("Qwen token refreshed", f"{account_label(status)}: {_time_left(status)}.", key="refreshed")
+        body = tr("{account}: {left}.", account=account_label(status), left=_time_left(status))
+        return Notice(tr("Qwen token refreshed"), body, key="refreshed")
     if event.kind == "token_set" and status.claims is not None:
-        return Notice("New Qwen token accepted", f"{account_label(status)}: {_time_left(status)}.", key="token_set")
+        body = tr("{account}: {left}.", account=account_label(status), left=_time_left(status))
+        return Notice(tr("New Qwen token accepted"), body, key="token_set")
     if event.kind in ("imported", "recovered") and status.claims is not None:
-        title = "Qwen token imported" if event.kind == "imported" else "Qwen token recovered"
-        body = f"From {event.source}: {account_label(status)}, {_time_left(status)}."
+        title = tr("Qwen token imported") if event.kind == "imported" else tr("Qwen token recovered")
+        # TRANSLATORS: {source} names a browser profile ("Firefox / default"), {left} the time left.
+        body = tr(
+            "From {source}: {account}, {left}.",
+            source=event.source,
+            account=account_label(status),
+            left=_time_left(status),
+        )
         return Notice(title, body, key="token_set")
     if event.kind == "refresh_failed" and event.error is not None:
         error = event.error
         if error.kind in ("invalid", "expired"):
-            return Notice("Qwen token no longer works", f"{error.message} {PASTE_NEW_TOKEN}", key="dead", urgent=True)
-        left = f" The token has {format_left(status.claims.expires_at - status.now)}." if status.claims else ""
-        body = f"{error.message}{_retry_words(status)}{left}"
+            body = tr("{message} {remedy}", message=error.message, remedy=paste_new_token())
+            return Notice(tr("Qwen token no longer works"), body, key="dead", urgent=True)
+        body = _failure_body(status, error.message)
         if error.kind == "blocked":
-            return Notice("Qwen token refresh blocked", body, key="blocked")
+            return Notice(tr("Qwen token refresh blocked"), body, key="blocked")
         if error.kind == "rate_limited":  # a wait the server asked for, not trouble
-            return Notice("Qwen token refresh postponed", body, key="failed:rate_limited")
-        return Notice("Qwen token refresh failed", body, key=f"failed:{error.kind}")
+            return Notice(tr("Qwen token refresh postponed"), body, key="failed:rate_limited")
+        return Notice(tr("Qwen token refresh failed"), body, key=f"failed:{error.kind}")
     if event.kind == "state_changed" and status.state is TokenState.UNKNOWN:
         return Notice(
-            "Qwen token: cannot read the keyring",
-            f"{status.problem} qwen-tray looks again every minute (or choose Retry in its menu).",
+            tr("Qwen token: cannot read the keyring"),
+            tr(
+                "{problem} qwen-tray looks again every minute (or choose Retry in its menu).",
+                problem=status.problem,
+            ),
             key="storage",
             urgent=True,
         )
     if event.kind == "state_changed" and status.state is TokenState.EXPIRED:
-        return Notice("Qwen token expired", PASTE_NEW_TOKEN, key="dead", urgent=True)
+        return Notice(tr("Qwen token expired"), paste_new_token(), key="dead", urgent=True)
     if event.kind == "checked" and _expiring_and_stuck(status):
         assert status.claims is not None  # noqa: S101 - checked by _expiring_and_stuck
-        return Notice(
-            "Qwen token expires soon",
-            f"{format_left(status.claims.expires_at - status.now)} and the last refresh failed "
-            f"({status.record.last_error.kind if status.record.last_error else 'unknown'}). "
-            "If it keeps failing, paste a new token.",
-            key="expiring_soon",
-            urgent=True,
+        # TRANSLATORS: {left} is the time left ("20 h 0 min left"); {kind} what went wrong, in English
+        # words ("network").
+        body = tr(
+            "{left} and the last refresh failed ({kind}). If it keeps failing, paste a new token.",
+            left=format_left(status.claims.expires_at - status.now),
+            kind=status.record.last_error.kind if status.record.last_error else "unknown",
         )
+        return Notice(tr("Qwen token expires soon"), body, key="expiring_soon", urgent=True)
     return None
 
 
-def _retry_words(status: Status) -> str:
-    """`` Will retry at 15 Jan 20:00 (in 12 h 0 min).``: the refresher's own next try, or "" if none."""
-    return "" if status.due_at is None else f" Will retry {_at_and_in(status.due_at, status.now)}."
+def _failure_body(status: Status, message: str) -> Text:
+    """A failed refresh's notice: the error's words, when the refresher tries again (if it does), and
+    how long the token has (if one is known). Each combination is one whole sentence for translators."""
+    left = format_left(status.claims.expires_at - status.now) if status.claims else None
+    if status.due_at is None:
+        if left is None:
+            return message if isinstance(message, Text) else Text(message, message)
+        # TRANSLATORS: {message} says why a refresh failed; {left} is the time left ("2 d 3 h left").
+        return tr("{message} The token has {left}.", message=message, left=left)
+    date = format_local(status.due_at)
+    duration = format_duration(status.due_at - status.now)
+    if left is None:
+        # TRANSLATORS: {message} says why a refresh failed; {date} is a date and time ("15 Jan 20:00"),
+        # {duration} a duration ("12 h 0 min").
+        return tr("{message} Will retry at {date} (in {duration}).", message=message, date=date, duration=duration)
+    return tr(
+        "{message} Will retry at {date} (in {duration}). The token has {left}.",
+        message=message,
+        date=date,
+        duration=duration,
+        left=left,
+    )
 
 
 def _expiring_and_stuck(status: Status) -> bool:

@@ -61,6 +61,7 @@ from tray_app.browsers._common import Budget, Found
 from tray_app.browsers._places import BrowserRoot
 from tray_app.browsers.leveldb import DEFAULT_MAX_BYTES, DEFAULT_SECONDS
 from tray_app.errors import BrowserError, TokenFormatError
+from tray_app.i18n import tr
 from tray_app.token import TokenClaims, decode_token
 
 __all__ = [
@@ -101,9 +102,17 @@ def parse_browser_choice(text: str) -> BrowserChoice:
     if browser not in BROWSERS:
         choices = ", ".join(BROWSERS)
         shown = browser or text.strip()
-        raise BrowserError(f"Unknown browser {shown!r}: use one of {choices}, optionally followed by :PROFILE.")
+        raise BrowserError(
+            tr(
+                "Unknown browser {browser}: use one of {choices}, optionally followed by :PROFILE.",
+                browser=repr(shown),
+                choices=choices,
+            )
+        )
     if colon and not profile:
-        raise BrowserError(f"No profile after '{browser}:': give a profile name, or just '{browser}'.")
+        raise BrowserError(
+            tr("No profile after '{browser}:': give a profile name, or just '{browser}'.", browser=browser)
+        )
     return BrowserChoice(browser, profile or None)
 
 
@@ -198,16 +207,24 @@ def find_tokens(
     for index, profile in enumerate(profiles):
         if budget.expired():
             left = ", ".join(item.label for item in profiles[index:])
-            scan.skipped.append(f"not read, over the time limit of {limits.max_seconds:g} s: {left}")
+            scan.skipped.append(
+                tr(
+                    "not read, over the time limit of {seconds:g} s: {profiles}",
+                    seconds=limits.max_seconds,
+                    profiles=left,
+                )
+            )
             break
         scan.searched.append(profile.label)
         problems: list[str] = []
         try:
             token = profile.read(budget.sibling(), problems)
         except OSError as exc:
-            problems.append(f"{profile.path}: cannot be read ({exc.strerror or type(exc).__name__})")
+            problems.append(
+                tr("{path}: cannot be read ({reason})", path=profile.path, reason=exc.strerror or type(exc).__name__)
+            )
             token = None
-        scan.skipped += [f"{profile.label}: {line}" for line in problems]
+        scan.skipped += [tr("{where}: {problem}", where=profile.label, problem=line) for line in problems]
         if token is not None:
             found.append((profile, token))
     scan.candidates = sorted((_candidate(profile, token) for profile, token in found), key=_newest_first)
@@ -228,7 +245,9 @@ def _profiles(roots: list[BrowserRoot], scan: Scan) -> list[_Profile]:
                 for cr in chromium.list_profiles(root, problems):
                     profiles.append(_Profile(root, cr.folder, cr.name, cr.path, _bind(chromium.read_token, cr)))
         except OSError as exc:
-            problems.append(f"{root.path}: cannot be listed ({exc.strerror or type(exc).__name__})")
+            problems.append(
+                tr("{path}: cannot be listed ({reason})", path=root.path, reason=exc.strerror or type(exc).__name__)
+            )
         scan.skipped += problems
     unique = []
     for profile in profiles:
@@ -250,10 +269,17 @@ def _choose(profiles: list[_Profile], only: BrowserChoice, scan: Scan) -> list[_
     if not chosen:
         name = BROWSERS[only.browser]
         if not profiles:
-            scan.skipped.append(f"{name}: no profiles found for this user")
+            scan.skipped.append(tr("{browser}: no profiles found for this user", browser=name))
         else:
             names = ", ".join(sorted({item.display_name for item in profiles}))
-            scan.skipped.append(f"{name} has no profile {only.profile!r} (its profiles: {names})")
+            scan.skipped.append(
+                tr(
+                    "{browser} has no profile {profile} (its profiles: {profiles})",
+                    browser=name,
+                    profile=repr(only.profile),
+                    profiles=names,
+                )
+            )
     return chosen
 
 
@@ -263,7 +289,7 @@ def _candidate(profile: _Profile, found: Found) -> Candidate:
     try:
         claims = decode_token(found.token)
     except TokenFormatError as exc:
-        problem = str(exc)
+        problem = exc.message  # a Text: `browsers` shows it translated, `browsers --json` in English
     return Candidate(
         browser=profile.root.browser,
         browser_name=profile.root.name,

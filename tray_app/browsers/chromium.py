@@ -28,6 +28,7 @@ from tray_app.browsers._places import (
     xdg_config,
 )
 from tray_app.browsers.leveldb import read_latest
+from tray_app.i18n import tr
 
 ORIGIN = "https://chat.qwen.ai"
 #: The LevelDB key of localStorage.getItem('token') for https://chat.qwen.ai.
@@ -229,11 +230,24 @@ def list_profiles(root: BrowserRoot, problems: list[str]) -> list[ChromiumProfil
         pass
     except (OSError, Unreadable, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        problems.append(f"{root.name}: Local State unreadable ({reason}); profiles shown by folder name")
+        problems.append(
+            tr(
+                "{browser}: Local State unreadable ({reason}); profiles shown by folder name",
+                browser=root.name,
+                reason=reason,
+            )
+        )
     folders: set[str] = set()
     for count, entry in enumerate(base.iterdir(), start=1):
         if count > MAX_ROOT_ENTRIES:
-            problems.append(f"{root.name}: more than {MAX_ROOT_ENTRIES} entries in {base}; the rest not looked at")
+            problems.append(
+                tr(
+                    "{browser}: more than {count} entries in {folder}; the rest not looked at",
+                    browser=root.name,
+                    count=MAX_ROOT_ENTRIES,
+                    folder=base,
+                )
+            )
             break
         if _PROFILE_FOLDER.fullmatch(entry.name) and entry.is_dir():
             folders.add(entry.name)
@@ -264,6 +278,6 @@ def read_token(profile: ChromiumProfile, budget: Budget, problems: list[str]) ->
         text = decode_value(result.record.value)
         token = check_token_text(text)
     except ValueError as exc:
-        problems.append(f"{folder}: the token value cannot be used ({exc})")
+        problems.append(tr("{path}: the token value cannot be used ({reason})", path=folder, reason=exc))
         return None
     return Found(token=token, source="localStorage", location=str(folder / result.record.file))

@@ -41,6 +41,7 @@ from tray_app.browsers._common import (
     snappy_decompress,
 )
 from tray_app.browsers._places import BrowserRoot, family, home_path, mac_support, windows_folder, xdg_config
+from tray_app.i18n import tr
 
 #: Browser id → the name people know it by.
 BROWSERS: dict[str, str] = {"firefox": "Firefox", "librewolf": "LibreWolf"}
@@ -187,7 +188,13 @@ def list_profiles(root: BrowserRoot, problems: list[str]) -> list[FirefoxProfile
             ]
     except (OSError, Unreadable, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        problems.append(f"{root.name}: profiles.ini unreadable ({reason}); looking for profile folders instead")
+        problems.append(
+            tr(
+                "{browser}: profiles.ini unreadable ({reason}); looking for profile folders instead",
+                browser=root.name,
+                reason=reason,
+            )
+        )
         listed = []
     if not listed:
         listed = [IniProfile(path.name, path, False) for path in _profile_like_folders(base)]
@@ -256,7 +263,7 @@ def read_token(profile: FirefoxProfile, budget: Budget, problems: list[str]) -> 
             if found is None:
                 found = newest(reader.cookies())
         except LimitReached as exc:
-            problems.append(f"{profile.path}: stopped reading, {exc}")
+            problems.append(tr("{path}: stopped reading, {reason}", path=profile.path, reason=exc))
             return None
         return found
 
@@ -294,7 +301,13 @@ class _ProfileReader:
     def _origin_folders(self, storage: Path) -> Iterator[Path]:
         for count, entry in enumerate(storage.iterdir()):
             if count >= MAX_ORIGIN_ENTRIES:
-                self.problems.append(f"{storage}: more than {MAX_ORIGIN_ENTRIES} origins; the rest not looked at")
+                self.problems.append(
+                    tr(
+                        "{folder}: more than {count} origins; the rest not looked at",
+                        folder=storage,
+                        count=MAX_ORIGIN_ENTRIES,
+                    )
+                )
                 return
             name = entry.name
             if name.startswith(ORIGIN_FOLDER) and origin_attributes_ok(name[len(ORIGIN_FOLDER) :]):
@@ -314,7 +327,7 @@ class _ProfileReader:
         except LimitReached:
             raise
         except (OSError, Unreadable, sqlite3.Error) as exc:
-            self.problems.append(f"{database}: cannot be read ({_reason(exc)})")
+            self.problems.append(tr("{path}: cannot be read ({reason})", path=database, reason=_reason(exc)))
             return []
         budget = self.budget
         connection.set_progress_handler(lambda: 1 if budget.expired() else 0, 10_000)
@@ -327,17 +340,19 @@ class _ProfileReader:
                 try:
                     token = check_token_text(text)
                 except ValueError as exc:
-                    self.problems.append(f"{database}: the token value cannot be used ({exc})")
+                    self.problems.append(
+                        tr("{path}: the token value cannot be used ({reason})", path=database, reason=exc)
+                    )
                     continue
                 found.append(Found(token, source, str(database), row_when or when))
         except sqlite3.Error as exc:
             if budget.expired():
                 raise LimitReached(f"over the time limit of {budget.seconds:g} s") from exc
-            self.problems.append(f"{database}: cannot be read ({_reason(exc)})")
+            self.problems.append(tr("{path}: cannot be read ({reason})", path=database, reason=_reason(exc)))
         except UnicodeDecodeError:  # sqlite3 failing to decode a damaged schema's own error message
-            self.problems.append(f"{database}: cannot be read (its schema is damaged)")
+            self.problems.append(tr("{path}: cannot be read (its schema is damaged)", path=database))
         except OSError as exc:
-            self.problems.append(f"{database}: cannot be read ({_reason(exc)})")
+            self.problems.append(tr("{path}: cannot be read ({reason})", path=database, reason=_reason(exc)))
         finally:
             connection.close()
         return found
@@ -348,7 +363,7 @@ class _ProfileReader:
             try:
                 yield decode_lsng_value(value, int(conversion or 0), int(compression or 0)), 0.0
             except (ValueError, TypeError) as exc:
-                self.problems.append(f"an LSNG value cannot be decoded ({exc})")
+                self.problems.append(tr("an LSNG value cannot be decoded ({reason})", reason=exc))
 
     def _webappsstore_rows(self, connection: sqlite3.Connection) -> Iterator[tuple[str, float]]:
         """``webappsstore2`` keyed by ``originKey`` (Firefox 48 to 91), or by ``scope`` before that."""

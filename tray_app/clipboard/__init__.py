@@ -36,6 +36,10 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from tray_app.errors import ClipboardError
+from tray_app.i18n import N_, Text, tr
+
+#: What :func:`clipboard_help` says when nothing is missing (English).
+TOOL_FAILED = N_("the clipboard tool failed")
 
 
 class SecretCopy(Protocol):
@@ -62,21 +66,21 @@ def _which(name: str) -> bool:
     return shutil.which(name) is not None
 
 
-def clipboard_help(env: Mapping[str, str], have: Callable[[str], bool] = _which) -> str:
+def clipboard_help(env: Mapping[str, str], have: Callable[[str], bool] = _which) -> Text:
     """Why the clipboard cannot be reached here, and what to do about it (Linux and BSD)."""
     wayland, x11 = bool(env.get("WAYLAND_DISPLAY")), bool(env.get("DISPLAY"))
     if not wayland and not x11:
-        return (
+        return tr(
             "there is no desktop session here ($DISPLAY and $WAYLAND_DISPLAY are not set), so there is no "
             "clipboard; pass the token on stdin instead"
         )
     wl_clipboard = have("wl-copy") and have("wl-paste")
     x_tool = have("xclip") or have("xsel")
     if wayland and not wl_clipboard and not (x11 and x_tool):
-        return "install wl-clipboard (it provides wl-copy and wl-paste)"
+        return tr("install wl-clipboard (it provides wl-copy and wl-paste)")
     if x11 and not x_tool and not (wayland and wl_clipboard):
-        return "install xclip (or xsel)"
-    return "the clipboard tool failed"
+        return tr("install xclip (or xsel)")
+    return tr(TOOL_FAILED)
 
 
 def secret_backend(platform: str, env: Mapping[str, str], have: Callable[[str], bool] = _which) -> str | None:
@@ -120,14 +124,20 @@ def copy_secret(text: str) -> SecretCopy:
         return MacCopy(text)
     # No X11 tool is needed for a secret (we own the selection ourselves): only a session, or wl-clipboard.
     reason = clipboard_help(os.environ, lambda name: name in ("xclip", "xsel") or _which(name))
-    raise ClipboardError(f"Cannot write the clipboard: {reason}.")
+    raise ClipboardError(tr("Cannot write the clipboard: {reason}.", reason=reason))
 
 
 def _problem(action: str, exc: Exception) -> ClipboardError:
-    reason = clipboard_help(os.environ) if sys.platform not in ("win32", "darwin") else "the clipboard is busy"
-    if reason == "the clipboard tool failed":
-        reason += f" ({' '.join(str(exc).split()) or type(exc).__name__})"
-    return ClipboardError(f"Cannot {action} the clipboard: {reason}.")
+    if sys.platform in ("win32", "darwin"):
+        reason = tr("the clipboard is busy")
+    else:
+        reason = clipboard_help(os.environ)
+        if reason == TOOL_FAILED:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            reason = tr("the clipboard tool failed ({detail})", detail=detail)
+    if action == "read":
+        return ClipboardError(tr("Cannot read the clipboard: {reason}.", reason=reason))
+    return ClipboardError(tr("Cannot write the clipboard: {reason}.", reason=reason))
 
 
 def read_clipboard() -> str:

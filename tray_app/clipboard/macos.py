@@ -20,6 +20,7 @@ import sys
 
 from tray_app.clipboard.formats import MACOS_CONCEALED, MACOS_TRANSIENT, macos_types
 from tray_app.errors import ClipboardError
+from tray_app.i18n import tr
 
 if sys.platform == "darwin":
     import logging
@@ -33,7 +34,7 @@ if sys.platform == "darwin":
             from AppKit import NSPasteboard  # type: ignore[import-not-found]
         except ImportError as exc:
             raise ClipboardError(
-                "Cannot write the clipboard: PyObjC's AppKit is missing (pip install pyobjc-framework-Cocoa)."
+                tr("Cannot write the clipboard: PyObjC's AppKit is missing (pip install pyobjc-framework-Cocoa).")
             ) from exc
         return NSPasteboard.generalPasteboard()
 
@@ -58,7 +59,7 @@ if sys.platform == "darwin":
                     written = self._board.setData_forType_(NSData.dataWithBytes_length_(value, len(value)), kind)
                 if not written:
                     self._board.clearContents()  # never leave the text without its markers
-                    raise ClipboardError(f"Cannot write the clipboard: the pasteboard refused {kind}.")
+                    raise ClipboardError(tr("Cannot write the clipboard: the pasteboard refused {kind}.", kind=kind))
             self._count = int(self._board.changeCount())
             log.info("Put the token on the macOS pasteboard, marked concealed and transient.")
 

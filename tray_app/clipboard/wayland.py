@@ -32,6 +32,7 @@ from typing import IO
 
 from tray_app.clipboard.formats import wl_copy_argv
 from tray_app.errors import ClipboardError
+from tray_app.i18n import tr
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ class WaylandCopy:
         self._started.wait()
         proc = self._child()
         if proc is None or proc.stdin is None:
-            raise ClipboardError(f"Cannot write the clipboard: cannot run wl-copy ({self._spawn_error}).")
+            raise ClipboardError(
+                tr("Cannot write the clipboard: cannot run wl-copy ({error}).", error=self._spawn_error)
+            )
         self._hand_over(proc, proc.stdin, text)
 
     def _child(self) -> subprocess.Popen[bytes] | None:
@@ -107,8 +110,8 @@ class WaylandCopy:
                 stdin.close()
             if not self._exited.wait(STOP_TIMEOUT):
                 proc.kill()  # it took no text: it must not hold the clipboard either
-            reason = self._error_text or "wl-copy closed its input"
-            raise ClipboardError(f"Cannot write the clipboard: {reason}.") from exc
+            reason = self._error_text or tr("wl-copy closed its input")
+            raise ClipboardError(tr("Cannot write the clipboard: {reason}.", reason=reason)) from exc
         self._exited.wait(EARLY_FAILURE)
         with self._lock:
             # Exit status 0 this soon is not a failure: another client (a clipboard manager that re-offers
@@ -117,8 +120,8 @@ class WaylandCopy:
                 self._handed_over = True
                 log.info("Put the token on the Wayland clipboard (wl-copy %d; text only, no secret mark).", proc.pid)
                 return
-        reason = self._error_text or f"wl-copy exited with {proc.returncode}"
-        raise ClipboardError(f"Cannot write the clipboard: {reason}.")
+        reason = self._error_text or tr("wl-copy exited with {status}", status=proc.returncode)
+        raise ClipboardError(tr("Cannot write the clipboard: {reason}.", reason=reason))
 
     # -- what the door offers --------------------------------------------------------------------------
     def holds(self) -> bool:

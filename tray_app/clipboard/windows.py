@@ -25,6 +25,7 @@ from tray_app.clipboard.formats import (
     windows_formats,
 )
 from tray_app.errors import ClipboardError
+from tray_app.i18n import tr
 
 #: Another program may hold the clipboard open for a moment; we retry this long.
 OPEN_TIMEOUT = 1.0
@@ -76,7 +77,11 @@ if sys.platform == "win32":
 
     def _failed(what: str) -> ClipboardError:
         return ClipboardError(
-            f"Cannot write the clipboard: {what} failed ({ctypes.FormatError(ctypes.get_last_error())})."
+            tr(
+                "Cannot write the clipboard: {call} failed ({reason}).",
+                call=what,
+                reason=ctypes.FormatError(ctypes.get_last_error()),
+            )
         )
 
     @contextlib.contextmanager
@@ -89,7 +94,7 @@ if sys.platform == "win32":
             deadline = time.monotonic() + OPEN_TIMEOUT
             while not _user32.OpenClipboard(window):
                 if time.monotonic() > deadline:
-                    raise _failed("OpenClipboard (another program keeps it open)")
+                    raise _failed(tr("OpenClipboard (another program keeps it open)"))
                 time.sleep(OPEN_RETRY)
             try:
                 yield

@@ -30,6 +30,7 @@ from typing import Any
 
 from tray_app.clipboard.formats import PASSWORD_HINT, x11_target_names, x11_targets
 from tray_app.errors import ClipboardError
+from tray_app.i18n import tr
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ class X11SelectionOwner:
         try:
             self._display: Any = Xlib.display.Display(display_name)
         except (Xlib.error.DisplayError, OSError) as exc:
-            raise ClipboardError(f"Cannot write the clipboard: cannot connect to the X display ({exc}).") from exc
+            raise ClipboardError(
+                tr("Cannot write the clipboard: cannot connect to the X display ({error}).", error=exc)
+            ) from exc
         try:
             self._display.set_error_handler(self._on_x_error)
             self._atoms = {name: self._display.intern_atom(name) for name in ("ATOM", "ATOM_PAIR", "INTEGER")}
@@ -81,10 +84,10 @@ class X11SelectionOwner:
             self._time = self._server_time()
             self._window.set_selection_owner(self._selection, self._time)
             if _xid(self._display.get_selection_owner(self._selection)) != self._window.id:
-                raise ClipboardError("Cannot write the clipboard: the X server did not give it to us.")
+                raise ClipboardError(tr("Cannot write the clipboard: the X server did not give it to us."))
         except (Xlib.error.XError, Xlib.error.ConnectionClosedError, OSError) as exc:
             self._display.close()
-            raise ClipboardError(f"Cannot write the clipboard: the X server refused ({exc}).") from exc
+            raise ClipboardError(tr("Cannot write the clipboard: the X server refused ({error}).", error=exc)) from exc
         except ClipboardError:
             self._display.close()
             raise
@@ -253,7 +256,7 @@ class X11SelectionOwner:
                     return int(event.time)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ClipboardError("Cannot write the clipboard: the X server did not answer in time.")
+                raise ClipboardError(tr("Cannot write the clipboard: the X server did not answer in time."))
             select.select([self._display], [], [], remaining)
 
     @staticmethod

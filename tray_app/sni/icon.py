@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tray_app.errors import QwenTrayError
+from tray_app.i18n import tr
 from tray_app.sni.interfaces import ITEM_PATH, MENU_PATH, DbusMenu, StatusNotifierItem
 from tray_app.sni.menu import MenuModel, build_menu, menu_change
 from tray_app.sni.pixmaps import Pixmap, argb32_pixmaps
@@ -205,26 +206,26 @@ class SniIcon(_PystrayIcon):  # type: ignore[misc]  # pystray has no type hints
         from dbus_fast.aio import MessageBus
         from dbus_fast.constants import NameFlag, RequestNameReply
 
-        from tray_app.dbus import NO_SESSION_BUS, session_bus_address
+        from tray_app.dbus import session_bus_address
 
         self._loop_thread = threading.current_thread()
         self._stopping = asyncio.Event()
         address = session_bus_address()
         if address is None:
-            raise SniError(f"{NO_SESSION_BUS}.")
+            raise SniError(tr("no session bus: DBUS_SESSION_BUS_ADDRESS is not set."))
         try:
             bus = await asyncio.wait_for(
                 MessageBus(bus_address=address, bus_type=BusType.SESSION).connect(), BUS_TIMEOUT
             )
         except Exception as exc:  # dbus-fast's connect raises plain Exception besides OSError
-            raise SniError(f"the session bus does not answer ({_reason(exc)}).") from exc
+            raise SniError(tr("the session bus does not answer ({reason}).", reason=_reason(exc))) from exc
         self._bus = bus
         try:
             bus.export(ITEM_PATH, self._item)
             bus.export(MENU_PATH, self._menu_interface)
             reply = await asyncio.wait_for(bus.request_name(self.bus_name, NameFlag.DO_NOT_QUEUE), BUS_TIMEOUT)
             if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
-                raise SniError(f"the bus name {self.bus_name} is taken.")
+                raise SniError(tr("the bus name {name} is taken.", name=self.bus_name))
             bus.add_message_handler(self._on_bus_message)
             rule = (
                 "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
@@ -249,12 +250,11 @@ class SniIcon(_PystrayIcon):  # type: ignore[misc]  # pystray has no type hints
             done, _pending = await asyncio.wait({stopping, disconnected}, return_when=asyncio.FIRST_COMPLETED)
             if stopping not in done:
                 error = disconnected.exception()
-                raise SniError(
-                    "the session bus closed the connection"
-                    + (f" ({_reason(error)})." if error else ".")
-                )
+                if error is None:
+                    raise SniError(tr("the session bus closed the connection."))
+                raise SniError(tr("the session bus closed the connection ({reason}).", reason=_reason(error)))
         except TimeoutError as exc:
-            raise SniError(f"the session bus did not answer within {BUS_TIMEOUT:g} s.") from exc
+            raise SniError(tr("the session bus did not answer within {seconds:g} s.", seconds=BUS_TIMEOUT)) from exc
         finally:
             self._bus = None
             bus.disconnect()
