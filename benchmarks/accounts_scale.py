@@ -22,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _args import positional
+
 from tests.test_accounts_scale import QWEN_TRAY, Daemon, Profile, expiry_of
 from tray_app.simulator import QwenSimulator, TokenRejected
 
@@ -103,8 +105,8 @@ def all_due(server: QwenSimulator, many: Profile, count: int, seeded_exp: int) -
 
 
 def main() -> int:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
+    count = positional(__doc__, 1, 1000, int)
+    seconds = positional(__doc__, 2, 20.0, float)
     if not QWEN_TRAY.exists():
         print("qwen-tray is not installed next to this Python; run `pip install -e .` first.")
         return 1

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _args import positional
+
 from tests import leveldb_writer as lw
 from tests.test_token import make_token
 from tray_app.browsers._common import crc32c
@@ -134,7 +136,7 @@ def measure(home: Path, folders: list[Path]) -> dict[str, object]:
 
 
 def main() -> int:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    runs = positional(__doc__, 1, 5, int)
     with tempfile.TemporaryDirectory(prefix="qwen-bench-browsers-") as workdir:
         home = Path(workdir)
         started = time.perf_counter()

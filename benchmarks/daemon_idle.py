@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _args import positional
+
 from tray_app.simulator import QwenSimulator
 
 SETTLE_SECONDS = 3.0
@@ -28,7 +30,7 @@ def cpu_ticks(pid: int) -> int:
 
 
 def main() -> int:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
+    seconds = positional(__doc__, 1, 20.0, float)
     qwen_tray = shutil.which("qwen-tray", path=str(Path(sys.executable).parent))
     if qwen_tray is None:
         print("qwen-tray is not installed next to this Python; run `pip install -e .` first.")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _args import positional
+
 from tests import desktop
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6ImJlbmNoIiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2lnbmF0dXJlLWJlbmNobWFyaw"
@@ -35,7 +37,7 @@ def median_seconds(argv: list[str], env: dict[str, str], runs: int) -> float:
 
 
 def main() -> int:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    runs = positional(__doc__, 1, 15, int)
     qwen_tray = shutil.which("qwen-tray", path=str(Path(sys.executable).parent))
     if qwen_tray is None:
         print("qwen-tray is not installed next to this Python; run `pip install -e .` first.")

@@ -28,6 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _args import positional
+
 from tests import desktop
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6ImJlbmNoIiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2lnbmF0dXJlLWJlbmNobWFyaw"
@@ -131,7 +133,7 @@ def runs_of(argv: list[str], env: dict[str, str], shown: Callable[[int], bool], 
 
 
 def main() -> int:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    runs = positional(__doc__, 1, 5, int)
     qwen_tray = shutil.which("qwen-tray", path=str(Path(sys.executable).parent))
     if qwen_tray is None:
         print("qwen-tray is not installed next to this Python; run `pip install -e .` first.")

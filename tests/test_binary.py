@@ -134,4 +134,9 @@ def test_the_binary_does_the_job(binary: Path, session: dict[str, str], tmp_path
             tray.terminate()
             tray.wait(15)
         run("forget")
+    # The catalogs travel inside the binary: it speaks Vietnamese and Chinese without the source tree.
+    env["QWEN_TRAY_LANGUAGE"] = "vi"
+    assert "Dán token" in run("status").stdout
+    env["QWEN_TRAY_LANGUAGE"] = "zh_CN"
+    assert "令牌" in run("status").stdout
     assert os.access(binary, os.X_OK)

@@ -58,7 +58,7 @@ NOT_A_TOKEN = "Not a token: a chat.qwen.ai token has three parts separated by do
 #: Written out by hand: what a reader of the language sees (an English or absent catalog fails here).
 LITERALS = {
     "vi": {"Copy token": "Sao chép token", "Quit": "Thoát", "Qwen token copied": "Đã sao chép token Qwen"},
-    "zh_CN": {"Copy token": "复制令牌", "Quit": "退出", "Qwen token copied": "已复制Qwen令牌"},
+    "zh_CN": {"Copy token": "复制令牌", "Quit": "退出", "Qwen token copied": "已复制 Qwen 令牌"},
     "en": {"Copy token": "Copy token", "Quit": "Quit", "Qwen token copied": "Qwen token copied"},
 }
 #: (the catalog expected, the environment that asks for a language)
