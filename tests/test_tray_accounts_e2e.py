@@ -20,27 +20,14 @@ import pytest
 from tests import desktop
 from tests.helpers import wait_for
 from tests.test_tray_e2e import _close, days, fresh_driver
-from tests.test_tray_sni_e2e import PanelDesktop, SniDriver
+from tests.test_tray_sni_e2e import PanelDesktop, SniDriver, panel_session
 from tray_app import icon
 
 
 @pytest.fixture(scope="module")
 def xfce_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PanelDesktop]:
-    desktop.require(
-        desktop.Xvfb, desktop.SessionBus, desktop.GnomeKeyring, desktop.Dunst, desktop.XfcePanel, "xdotool", "xclip"
-    )
-    workdir = tmp_path_factory.mktemp("accounts-desktop")
-    with (
-        desktop.Xvfb(workdir=workdir, screen="1024x600x24") as screen,
-        desktop.SessionBus(workdir) as bus,
-        desktop.GnomeKeyring(bus, workdir),
-        desktop.Dunst(bus, screen),
-        desktop.XfcePanel(bus, screen, workdir) as host,
-    ):
-        env = desktop.env_for(bus, screen)
-        env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
-        env["TMPDIR"] = str(workdir)
-        yield PanelDesktop(display=screen.display, env=env, workdir=workdir, bus=bus, host=host)
+    with panel_session(desktop.XfcePanel, tmp_path_factory.mktemp("accounts-desktop")) as session:
+        yield session
 
 
 @pytest.fixture

@@ -42,12 +42,13 @@ class Desktop:
     workdir: Path
 
 
-@pytest.fixture(scope="module")
-def virtual_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
+@contextlib.contextmanager
+def trayer_desktop(workdir: Path) -> Iterator[Desktop]:
+    """A virtual desktop whose tray is trayer (XEmbed: the gtk backend), with a keyring, a notification
+    server and the tools the tests drive it with."""
     desktop.require(
         desktop.Xvfb, desktop.SessionBus, desktop.GnomeKeyring, desktop.Dunst, desktop.Trayer, "xdotool", "xclip"
     )
-    workdir = tmp_path_factory.mktemp("desktop")
     with (
         desktop.Xvfb(workdir=workdir) as screen,
         desktop.SessionBus(workdir) as bus,
@@ -59,6 +60,12 @@ def virtual_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deskto
         env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
         env["TMPDIR"] = str(workdir)  # pystray's gtk backend leaves its icon PNGs in TMPDIR
         yield Desktop(display=screen.display, env=env, workdir=workdir)
+
+
+@pytest.fixture(scope="module")
+def virtual_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
+    with trayer_desktop(tmp_path_factory.mktemp("desktop")) as session:
+        yield session
 
 
 class TrayDriver:

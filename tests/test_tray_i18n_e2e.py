@@ -27,8 +27,8 @@ import pytest
 
 from tests import desktop
 from tests.helpers import wait_for
-from tests.test_tray_e2e import Desktop, TrayDriver, fresh_driver
-from tests.test_tray_sni_e2e import PanelDesktop, SniDriver
+from tests.test_tray_e2e import Desktop, TrayDriver, fresh_driver, trayer_desktop
+from tests.test_tray_sni_e2e import PanelDesktop, SniDriver, panel_session
 from tray_app import icon
 from tray_app.i18n import DOMAIN, LOCALE_DIR
 from tray_app.policy import TokenState
@@ -94,21 +94,8 @@ def expected_items(t: gettext.NullTranslations) -> list[str]:
 
 @pytest.fixture(scope="module")
 def xfce_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PanelDesktop]:
-    desktop.require(
-        desktop.Xvfb, desktop.SessionBus, desktop.GnomeKeyring, desktop.Dunst, desktop.XfcePanel, "xdotool", "xclip"
-    )
-    workdir = tmp_path_factory.mktemp("i18n-desktop")
-    with (
-        desktop.Xvfb(workdir=workdir, screen="1024x600x24") as screen,
-        desktop.SessionBus(workdir) as bus,
-        desktop.GnomeKeyring(bus, workdir),
-        desktop.Dunst(bus, screen),
-        desktop.XfcePanel(bus, screen, workdir) as host,
-    ):
-        env = desktop.env_for(bus, screen)
-        env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
-        env["TMPDIR"] = str(workdir)
-        yield PanelDesktop(display=screen.display, env=env, workdir=workdir, bus=bus, host=host)
+    with panel_session(desktop.XfcePanel, tmp_path_factory.mktemp("i18n-desktop")) as session:
+        yield session
 
 
 @pytest.fixture
@@ -201,28 +188,15 @@ def _has_font_for(language: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def trayer_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
+def xembed_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
     """An XEmbed tray (trayer): the gtk backend, whose menu GTK draws with the system's fonts."""
-    desktop.require(
-        desktop.Xvfb, desktop.SessionBus, desktop.GnomeKeyring, desktop.Dunst, desktop.Trayer, "xdotool", "xclip"
-    )
-    workdir = tmp_path_factory.mktemp("i18n-trayer")
-    with (
-        desktop.Xvfb(workdir=workdir) as screen,
-        desktop.SessionBus(workdir) as bus,
-        desktop.GnomeKeyring(bus, workdir),
-        desktop.Dunst(bus, screen),
-        desktop.Trayer(screen, workdir),
-    ):
-        env = desktop.env_for(bus, screen)
-        env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
-        env["TMPDIR"] = str(workdir)  # pystray's gtk backend leaves its icon PNGs in TMPDIR
-        yield Desktop(display=screen.display, env=env, workdir=workdir)
+    with trayer_desktop(tmp_path_factory.mktemp("i18n-trayer")) as session:
+        yield session
 
 
 @pytest.fixture
-def tray(trayer_desktop: Desktop, tmp_path: Path) -> Iterator[TrayDriver]:
-    with fresh_driver(TrayDriver, trayer_desktop, tmp_path) as driver:
+def tray(xembed_desktop: Desktop, tmp_path: Path) -> Iterator[TrayDriver]:
+    with fresh_driver(TrayDriver, xembed_desktop, tmp_path) as driver:
         yield driver
 
 

@@ -9,6 +9,7 @@ for the clipboard. The loopback chat.qwen.ai and the installed ``qwen-tray`` in 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -40,13 +41,13 @@ class PanelDesktop(Desktop):
     host: desktop.SniHost
 
 
-@pytest.fixture(scope="module", params=[desktop.XfcePanel, desktop.LxqtPanel], ids=["xfce4-panel", "lxqt-panel"])
-def panel_desktop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PanelDesktop]:
-    panel_class = request.param
+@contextlib.contextmanager
+def panel_session(panel_class: Any, workdir: Path) -> Iterator[PanelDesktop]:
+    """A virtual desktop whose tray is an SNI host (xfce4-panel, lxqt-panel), with a keyring, a
+    notification server and the tools the tests drive it with."""
     desktop.require(
         desktop.Xvfb, desktop.SessionBus, desktop.GnomeKeyring, desktop.Dunst, panel_class, "xdotool", "xclip"
     )
-    workdir = tmp_path_factory.mktemp("sni-desktop")
     with (
         desktop.Xvfb(workdir=workdir, screen="1024x600x24") as screen,
         desktop.SessionBus(workdir) as bus,
@@ -58,6 +59,12 @@ def panel_desktop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
         env["TMPDIR"] = str(workdir)
         yield PanelDesktop(display=screen.display, env=env, workdir=workdir, bus=bus, host=host)
+
+
+@pytest.fixture(scope="module", params=[desktop.XfcePanel, desktop.LxqtPanel], ids=["xfce4-panel", "lxqt-panel"])
+def panel_desktop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PanelDesktop]:
+    with panel_session(request.param, tmp_path_factory.mktemp("sni-desktop")) as session:
+        yield session
 
 
 class SniDriver(TrayDriver):
