@@ -21,7 +21,7 @@ extract() {
 update() {
     for language in "${LANGUAGES[@]}"; do
         if [[ -f $LOCALES/$language/LC_MESSAGES/qwen-tray.po ]]; then
-            "$PYBABEL" update --no-fuzzy-matching -D qwen-tray -i "$TEMPLATE" -d "$LOCALES" -l "$language"
+            "$PYBABEL" update --no-fuzzy-matching --ignore-obsolete -D qwen-tray -i "$TEMPLATE" -d "$LOCALES" -l "$language"
         else
             "$PYBABEL" init -D qwen-tray -i "$TEMPLATE" -d "$LOCALES" -l "$language"
         fi

@@ -317,10 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "tray"])
     try:
-        if args.command == "token":
-            return cmd_token(App(args))
         app = App(args, profile=DEMO_PROFILE if args.command == "demo" else APP_NAME)
-        speak_as_configured(app)
+        set_language(app.settings.language)  # chosen, and its catalog loaded, only when first needed
+        if args.command == "token":
+            return cmd_token(app)
         from tray_app.logs import setup_logging
 
         # The daemon narrates on stderr; one-shot commands print their own one line (the log file
@@ -340,12 +340,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         words = _("unexpected error: {error} (run with --verbose for details)").format(error=repr(exc))
         print(f"qwen-tray: {words}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def speak_as_configured(app: App) -> None:
-    """Speak the language config.toml (or ``QWEN_TRAY_LANGUAGE``) names, else the desktop's. (Until
-    settings were read, e.g. for --help and usage errors, the environment's language is spoken.)"""
-    set_language(getattr(app.settings, "language", None))
 
 
 def describe_error(exc: QwenTrayError) -> str:
@@ -370,21 +364,20 @@ def cmd_token(app: App) -> int:
         sys.stdout.write("".join(token + "\n" for token in tokens.values() if token is not None))
         missing = [account_label(each, book.get(each)) for each, token in tokens.items() if token is None]
         if not ids:
-            speak_as_configured(app)
             print("qwen-tray: " + _("no token is stored; paste one with `qwen-tray set-token`."), file=sys.stderr)
         elif missing:
-            speak_as_configured(app)
             words = _("no token is stored for {accounts}.").format(accounts=", ".join(map(str, map(local, missing))))
             print(f"qwen-tray: {words}", file=sys.stderr)
         return EXIT_FAILED if not ids or missing else EXIT_OK
     if not book.accounts:
-        speak_as_configured(app)
         print("qwen-tray: " + _("no token is stored; paste one with `qwen-tray set-token`."), file=sys.stderr)
         return EXIT_FAILED
-    token = app.store.get(current_slot(resolve_account(book, app.args.account)))
+    account_id = resolve_account(book, app.args.account)
+    token = app.store.get(current_slot(account_id))
     if token is None:
-        speak_as_configured(app)
-        words = _("no token is stored for that account; paste one with `qwen-tray set-token`.")
+        words = _("no token is stored for {account}; paste one with `qwen-tray set-token`.").format(
+            account=local(account_label(account_id, book.get(account_id)))
+        )
         print(f"qwen-tray: {words}", file=sys.stderr)
         return EXIT_FAILED
     sys.stdout.write(token + "\n")

@@ -40,7 +40,9 @@ class _Speaker:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.language: str | None = None  # set_language(); None: from the environment, on first use
+        #: What config.toml names (set_language()); the language itself is chosen on first use.
+        self.configured: str | None = None
+        self.language: str | None = None
         self.catalog: gettext.NullTranslations | None = None
 
 
@@ -124,10 +126,12 @@ def desktop_languages() -> list[str]:
 
 
 def set_language(configured: str | None) -> None:
-    """Choose the language now (the CLI calls this once it has read config.toml); forgets the catalog
-    loaded so far."""
+    """The language config.toml names (None: none); the CLI calls this once it has read the file. It
+    costs nothing: the language is chosen, and its catalog loaded, when something is first translated
+    (on macOS, asking the desktop runs a program, which `qwen-tray token` must not pay for)."""
     with _speaker.lock:
-        _speaker.language = choose_language(configured, os.environ, _desktop_if_needed(configured))
+        _speaker.configured = configured
+        _speaker.language = None
         _speaker.catalog = None
 
 
@@ -153,7 +157,8 @@ def _translations() -> gettext.NullTranslations:
     with _speaker.lock:
         if _speaker.catalog is None:
             if _speaker.language is None:
-                _speaker.language = choose_language(None, os.environ, _desktop_if_needed(None))
+                configured = _speaker.configured
+                _speaker.language = choose_language(configured, os.environ, _desktop_if_needed(configured))
             _speaker.catalog = gettext.translation(DOMAIN, LOCALE_DIR, languages=[_speaker.language], fallback=True)
         return _speaker.catalog
 
