@@ -144,13 +144,6 @@ def _desktop_if_needed(configured: str | None) -> list[str]:
     return desktop_languages()
 
 
-def current_language() -> str:
-    """The language being spoken (``en``, ``vi`` or ``zh_CN``)."""
-    _translations()
-    assert _speaker.language is not None  # noqa: S101 - set by _translations
-    return _speaker.language
-
-
 def _translations() -> gettext.NullTranslations:
     import gettext  # here, not at the top: `qwen-tray token` imports this module and never translates
 
