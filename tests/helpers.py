@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -14,7 +14,7 @@ from tray_app.engine import TokenService
 from tray_app.paths import AppPaths
 from tray_app.simulator import QwenSimulator
 from tray_app.state import StateFile
-from tray_app.store import KeyringStore
+from tray_app.store import KeyringStore, TokenStore
 
 _T = TypeVar("_T")
 
@@ -61,11 +61,14 @@ def run(argv: list[str], env: dict[str, str], timeout: float = 5.0) -> subproces
     )
 
 
-def make_service(server: QwenSimulator, clock: FakeClock, paths: AppPaths) -> TokenService:
-    """The engine on the fake clock, against the simulator and the test's keyring backend."""
+def make_service(
+    server: QwenSimulator, clock: FakeClock, paths: AppPaths, *, store: TokenStore | None = None, **settings: Any
+) -> TokenService:
+    """The engine on the fake clock, against the simulator and the test's keyring backend (or ``store``),
+    with these settings besides."""
     return TokenService(
-        settings=Settings(base_url=server.base_url),
-        store=KeyringStore(),
+        settings=Settings(base_url=server.base_url, **settings),
+        store=KeyringStore() if store is None else store,
         state_file=StateFile(paths.state_file),
         refresh_lock_path=paths.refresh_lock,
         clock=clock,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import NOW, FakeClock
+from tests.helpers import NOW, FakeClock, make_service
 from tray_app.browsers import parse_browser_choice
 from tray_app.browsers.simulated import write_simulated_firefox
 from tray_app.config import Settings
@@ -18,8 +18,7 @@ from tray_app.paths import AppPaths
 from tray_app.policy import DAY, RECOVERY_INTERVAL, TokenState, recovery_due
 from tray_app.refresher import Refresher
 from tray_app.simulator import QwenSimulator
-from tray_app.state import LastError, State, StateFile
-from tray_app.store import KeyringStore
+from tray_app.state import LastError, State
 from tray_app.token import TokenClaims
 
 
@@ -108,15 +107,7 @@ def browser_home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, browser_home: Path) -> TokenService:
-    return TokenService(
-        settings=Settings(base_url=server.base_url, browser_home=str(browser_home), recover_from_browser=True),
-        store=KeyringStore(),
-        state_file=StateFile(app_paths.state_file),
-        refresh_lock_path=app_paths.refresh_lock,
-        clock=clock,
-        wait=clock.wait,
-        jitter=lambda: 0.5,
-    )
+    return make_service(server, clock, app_paths, browser_home=str(browser_home), recover_from_browser=True)
 
 
 def test_import_checks_and_stores_the_browser_token(

@@ -231,14 +231,13 @@ class CountingStore(FileStore):
 def paced_service(
     server: QwenSimulator, clock: FakeClock, app_paths: AppPaths, *, per_second: float = 2.0
 ) -> TokenService:
-    return TokenService(
-        settings=Settings(base_url=server.base_url, max_refreshes_in_flight=2, max_refreshes_per_second=per_second),
+    return make_service(
+        server,
+        clock,
+        app_paths,
         store=CountingStore(app_paths.token_file),
-        state_file=StateFile(app_paths.state_file),
-        refresh_lock_path=app_paths.refresh_lock,
-        clock=clock,
-        wait=clock.wait,
-        jitter=lambda: 0.5,
+        max_refreshes_in_flight=2,
+        max_refreshes_per_second=per_second,
     )
 
 

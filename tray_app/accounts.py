@@ -13,8 +13,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 
-from tray_app.errors import AccountError, NoTokenError, StorageError, TokenFormatError, joined
-from tray_app.i18n import Text, tr
+from tray_app.errors import AccountError, NoTokenError, StorageError, TokenFormatError
+from tray_app.i18n import Text, joined, tr
 from tray_app.state import Account, Book, State, StateFile
 from tray_app.store import (
     CURRENT,

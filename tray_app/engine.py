@@ -38,10 +38,9 @@ from tray_app.errors import (
     RefreshError,
     StorageError,
     TokenFormatError,
-    joined,
 )
 from tray_app.hook import run_hook
-from tray_app.i18n import N_, Text, tr
+from tray_app.i18n import N_, Text, joined, tr
 from tray_app.policy import (
     DAY,
     TokenState,
@@ -314,12 +313,17 @@ class TokenService:
     def trouble_status(self, error: StorageError) -> Status:
         """An UNKNOWN status saying why the token cannot be read (a keyring missing, locked or not
         answering), for a view that must show something rather than stop."""
-        book = self.state_file.load()
-        account_id = book.default if book is not None else None
-        record = (book.get(account_id) if book is not None and account_id else None) or State()
+        account_id, record = self._default_record()
         return Status(
             TokenState.UNKNOWN, None, record, self.clock(), None, problem=error.message, account_id=account_id
         )
+
+    def _default_record(self) -> tuple[str | None, State]:
+        """The default account and what the state file remembers of it, without the keyring."""
+        book = self.state_file.load()
+        account_id = book.default if book is not None else None
+        record = book.get(account_id) if book is not None and account_id else None
+        return account_id, record or State()
 
     def evaluate(
         self,
@@ -376,7 +380,7 @@ class TokenService:
     def unknown_status_json(self, error: QwenTrayError) -> dict[str, Any]:
         """The `status --json` contract when the token cannot be read (a keyring that is missing, locked
         or damaged): ``state`` "unknown", what the state file knows, and ``last_error`` saying why."""
-        record = self.trouble_status(StorageError(error.message)).record
+        _account_id, record = self._default_record()
         return {
             "state": "unknown",
             "user_id": None,

@@ -31,22 +31,9 @@ its translation, which :attr:`QwenTrayError.local` gives a person.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, TypeVar
-
-if TYPE_CHECKING:
-    from tray_app.i18n import Text
+from typing import TypeVar
 
 _E = TypeVar("_E", bound="QwenTrayError")
-
-
-def joined(items: Iterable[str], separator: str = ", ") -> Text:
-    """Listed items (account labels, profiles) as one message parameter: English joined from their
-    English, the translation from their translations (an item that is a plain ``str`` is both)."""
-    from tray_app.i18n import Text, local
-
-    listed = list(items)
-    return Text(separator.join(listed), separator.join(str(local(each)) for each in listed))
 
 
 class QwenTrayError(Exception):

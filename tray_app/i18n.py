@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,3 +199,10 @@ def tr(template: str, **params: Any) -> Text:
 def local(message: object) -> Any:
     """What a person is shown of ``message``: a :class:`Text`'s translation; anything else as it is."""
     return message.local if isinstance(message, Text) else message
+
+
+def joined(items: Iterable[str], separator: str = ", ") -> Text:
+    """Listed items (account labels, profiles) as one message parameter: English joined from their
+    English, the translation from their translations (an item that is a plain ``str`` is both)."""
+    listed = list(items)
+    return Text(separator.join(listed), separator.join(str(local(each)) for each in listed))

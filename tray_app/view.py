@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from tray_app.config import Settings
-from tray_app.engine import EngineEvent, Status, most_urgent
+from tray_app.engine import EngineEvent, Status
 from tray_app.i18n import Text, _, local, ngettext, tr
 from tray_app.policy import DAY, TokenState
 from tray_app.timefmt import format_duration, format_left, format_local
@@ -317,11 +317,6 @@ class RemovalGuard:
         """Seconds until the next armed removal lapses (when the menu should stop saying "click again")."""
         left = [at + self.window - now for at in self._armed.values() if 0 <= now - at <= self.window]
         return min(left) if left else None
-
-
-def tray_status(statuses: Sequence[Status], fallback: Status) -> Status:
-    """What the icon shows: the most urgent account, or ``fallback`` when there is none."""
-    return most_urgent(statuses) or fallback
 
 
 @dataclass(frozen=True)
